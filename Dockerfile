@@ -1,0 +1,30 @@
+# Relayman, served by daphne on $PORT.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=4000 \
+    DATABASE_URL=sqlite:////app/data/db.sqlite3
+
+WORKDIR /app
+
+# Dependencies in their own layer: rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY manage.py ./
+COPY bin ./bin
+COPY relayman_project ./relayman_project
+COPY events ./events
+COPY sockets ./sockets
+
+RUN useradd --system --uid 10001 --home-dir /app relayman \
+    && mkdir -p /app/data \
+    && chown relayman /app/data
+USER relayman
+
+EXPOSE 4000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
+
+CMD ["bin/serve"]

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    name = "events"
+    # Namespaced so a host project's own "events" app does not collide with ours.
+    label = "relayman_events"
+    verbose_name = "Relayman events"

@@ -1,0 +1,11 @@
+"""Relayman's HTTP endpoints; include them under any prefix."""
+
+from django.urls import path
+
+from .health import healthz
+from .views import EventsView
+
+urlpatterns = [
+    path("events", EventsView.as_view(), name="relayman-events"),
+    path("healthz", healthz, name="relayman-healthz"),
+]

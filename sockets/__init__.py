@@ -1,0 +1,1 @@
+"""Relayman's subscriber side: the Phoenix Channels protocol over WebSockets."""

@@ -1,0 +1,25 @@
+import pytest
+
+from tests.support.server import Server
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One Relayman process with default settings, shared by the end-to-end tests."""
+    with Server() as running:
+        yield running
+
+
+@pytest.fixture
+def make_server():
+    """Start Relayman processes with their own environment; all are stopped afterwards."""
+    started = []
+
+    def make(**kwargs) -> Server:
+        srv = Server(**kwargs).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.close()

@@ -1,0 +1,1 @@
+"""Helpers the end-to-end tests share: real server processes on free ports."""
