@@ -24,7 +24,6 @@ RUN useradd --system --uid 10001 --home-dir /app relayman \
 USER relayman
 
 EXPOSE 4000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 CMD ["bin/healthcheck"]
 
 CMD ["bin/serve"]
