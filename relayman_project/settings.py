@@ -118,7 +118,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The embedded layer: Channels' in-memory one costs O(N²) per broadcast to N sockets.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "events.layers.EmbeddedChannelLayer"}}
 
 RELAYMAN_MAX_EVENT_BYTES = env_int("RELAYMAN_MAX_EVENT_BYTES", 1024 * 1024)
 RELAYMAN_ALLOWED_ORIGINS = env_list("RELAYMAN_ALLOWED_ORIGINS")

@@ -1,0 +1,183 @@
+"""An in-process channel layer whose broadcast costs O(subscribers): the embedded default.
+
+Channels' `InMemoryChannelLayer` scans every channel and group on every `receive` and
+`group_send` (so one broadcast to N subscribers costs O(N²)) and deep-copies the message once per
+subscriber. This layer honours the same contract (send, receive, new_channel, groups, expiry,
+capacity, flush) while doing only the work each call needs:
+
+- each channel is a mailbox (a deque of `(expires_at, message)` plus the receivers waiting on it);
+- `group_send` copies the message once, then appends it to each member's mailbox, handing each a
+  shallow copy of the top-level dict (values are shared, so they must be treated as read-only);
+- expiry is checked lazily, on the one mailbox being touched: a channel holding a message older
+  than `expiry` has stopped receiving, so it is dropped from its groups, as Channels' layers do;
+- group membership older than `group_expiry` lapses when the group is next sent to.
+"""
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from copy import deepcopy
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+
+
+class _Mailbox:
+    """One channel's queued messages and the `receive` calls waiting for them."""
+
+    __slots__ = ("messages", "capacity", "waiters")
+
+    def __init__(self, capacity: int):
+        self.messages: deque = deque()
+        self.capacity = capacity
+        self.waiters: deque[asyncio.Future] = deque()
+
+    def drop_expired(self, now: float) -> bool:
+        """Drop messages past their expiry; True when any was dropped."""
+        dropped = False
+        while self.messages and self.messages[0][0] < now:
+            self.messages.popleft()
+            dropped = True
+        return dropped
+
+    def put(self, expires_at: float, message: dict) -> None:
+        self.messages.append((expires_at, message))
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake one waiting receiver. The message stays queued until a receiver takes it, so a
+        receiver cancelled at the wrong moment never loses one."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+class EmbeddedChannelLayer(BaseChannelLayer):
+    """A channel layer for one process; a `REDIS_URL` replaces it for several."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self, expiry=60, group_expiry=86400, capacity=100, channel_capacity=None, **kwargs
+    ):
+        super().__init__(expiry=expiry, capacity=capacity, **kwargs)
+        self.channel_capacity = self.compile_capacities(channel_capacity or {})
+        self.group_expiry = group_expiry
+        self.mailboxes: dict[str, _Mailbox] = {}
+        self.groups: dict[str, dict[str, float]] = {}  # group -> {channel: joined at}
+        self.memberships: dict[str, set[str]] = {}  # channel -> groups, to drop it from all
+
+    # Channels
+
+    async def new_channel(self, prefix="specific."):
+        return f"{prefix}.embedded!{uuid.uuid4().hex}"
+
+    async def send(self, channel, message):
+        assert isinstance(message, dict), "message is not a dict"
+        assert "__asgi_channel__" not in message
+        self.require_valid_channel_name(channel)
+        if not self._deliver(channel, deepcopy(message), time.time()):
+            raise ChannelFull(channel)
+
+    async def receive(self, channel):
+        """The oldest unexpired message on `channel`, waiting for one if there is none."""
+        self.require_valid_channel_name(channel)
+        mailbox = self._mailbox(channel)
+        try:
+            while True:
+                if mailbox.drop_expired(time.time()):
+                    self._leave_all_groups(channel)
+                if mailbox.messages:
+                    return mailbox.messages.popleft()[1]
+                waiter = asyncio.get_running_loop().create_future()
+                mailbox.waiters.append(waiter)
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    if waiter in mailbox.waiters:
+                        mailbox.waiters.remove(waiter)
+                    else:  # woken for a message it will not take: pass the turn on
+                        mailbox.wake()
+                    raise
+        finally:
+            if not mailbox.messages and not mailbox.waiters:
+                if self.mailboxes.get(channel) is mailbox:
+                    del self.mailboxes[channel]
+
+    def _mailbox(self, channel: str) -> _Mailbox:
+        mailbox = self.mailboxes.get(channel)
+        if mailbox is None:
+            mailbox = self.mailboxes[channel] = _Mailbox(self.get_capacity(channel))
+        return mailbox
+
+    def _deliver(self, channel: str, message: dict, now: float) -> bool:
+        """Queue `message` on `channel`; False when the channel is full."""
+        mailbox = self._mailbox(channel)
+        if mailbox.messages and mailbox.drop_expired(now):
+            self._leave_all_groups(channel)
+        if len(mailbox.messages) >= mailbox.capacity:
+            return False
+        mailbox.put(now + self.expiry, message)
+        return True
+
+    # Groups
+
+    async def group_add(self, group, channel):
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self.groups.setdefault(group, {})[channel] = time.time()
+        self.memberships.setdefault(channel, set()).add(group)
+
+    async def group_discard(self, group, channel):
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self._discard(group, channel)
+
+    async def group_send(self, group, message):
+        """Queue one copy of `message` for every member; a full member misses it."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        members = self.groups.get(group)
+        if not members:
+            return
+        message = deepcopy(message)
+        now = time.time()
+        lapsed_before = now - self.group_expiry
+        for channel, joined_at in list(members.items()):
+            if joined_at < lapsed_before:
+                self._discard(group, channel)
+            else:
+                self._deliver(channel, dict(message), now)
+
+    def _discard(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(channel, None)
+            if not members:
+                del self.groups[group]
+        groups = self.memberships.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self.memberships[channel]
+
+    def _leave_all_groups(self, channel: str) -> None:
+        for group in list(self.memberships.get(channel, ())):
+            self._discard(group, channel)
+
+    # Flush extension
+
+    async def flush(self):
+        """Forget every message and group; receivers already waiting keep waiting."""
+        for channel, mailbox in list(self.mailboxes.items()):
+            mailbox.messages.clear()
+            if not mailbox.waiters:
+                del self.mailboxes[channel]
+        self.groups.clear()
+        self.memberships.clear()
+
+    async def close(self):
+        pass
