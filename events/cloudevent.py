@@ -16,15 +16,18 @@ REQUIRED = ("id", "source", "type")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 _NAME = re.compile(r"[a-z0-9]+")
+# re.ASCII: RFC 3339 digits and RFC 2045 whitespace are ASCII, while Python's \d and \s are not.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
 # RFC 3986 scheme followed by ':' and no whitespace or control characters anywhere.
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]*")
 # RFC 2045/6838 token "/" token, then optional ";" parameters.
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MEDIA_TYPE = re.compile(
-    rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"([^\"\\]|\\.)*\"))*\s*;?\s*"
+    rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"([^\"\\]|\\.)*\"))*\s*;?\s*",
+    re.ASCII,
 )
 
 
