@@ -1,0 +1,323 @@
+"""CloudEvents 1.0 attribute rules (JSON format), one rule at a time, valid and invalid."""
+
+import pytest
+
+from events.cloudevent import InvalidEvent, validate_event
+
+MINIMAL = {"id": "1", "source": "/outlets/1/orders", "type": "created"}
+
+
+def valid(**attributes) -> dict:
+    return validate_event({**MINIMAL, **attributes})
+
+
+def errors(value) -> dict:
+    with pytest.raises(InvalidEvent) as caught:
+        validate_event(value)
+    return caught.value.errors
+
+
+def error(**attributes) -> dict:
+    return errors({**MINIMAL, **attributes})
+
+
+def test_a_minimal_event_gets_specversion_1_0():
+    assert validate_event(dict(MINIMAL)) == {**MINIMAL, "specversion": "1.0"}
+
+
+def test_specversion_1_0_is_kept():
+    assert valid(specversion="1.0")["specversion"] == "1.0"
+
+
+@pytest.mark.parametrize("specversion", ["0.3", "1", "1.0.0", "", 1.0, 1, True, ["1.0"]])
+def test_specversion_other_than_1_0_is_rejected(specversion):
+    message = error(specversion=specversion)["specversion"]
+    assert '"1.0"' in message and repr(specversion) in message
+
+
+@pytest.mark.parametrize("name", ["id", "source", "type"])
+def test_required_attribute_missing(name):
+    event = dict(MINIMAL)
+    del event[name]
+    assert errors(event) == {name: f"'{name}' is required"}
+
+
+@pytest.mark.parametrize("name", ["id", "source", "type"])
+def test_required_attribute_null_counts_as_missing(name):
+    assert error(**{name: None}) == {name: f"'{name}' is required"}
+
+
+@pytest.mark.parametrize("name", ["id", "source", "type", "subject"])
+def test_string_attribute_must_not_be_empty(name):
+    assert error(**{name: ""}) == {name: f"'{name}' must not be empty"}
+
+
+@pytest.mark.parametrize("name", ["id", "source", "type", "subject"])
+@pytest.mark.parametrize(
+    "value, kind",
+    [(1, "a number"), (1.5, "a number"), (True, "a boolean"), ([], "an array"), ({}, "an object")],
+)
+def test_string_attribute_must_be_a_string(name, value, kind):
+    assert error(**{name: value}) == {name: f"'{name}' must be a string, not {kind}"}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("id", "5c7a3f2e-0000-4000-8000-000000000000"),
+        ("source", "https://example.com/outlets/1?x=ü"),
+        ("source", "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66"),
+        ("type", "com.example.order.created.v1"),
+        ("subject", "orders/1"),
+    ],
+)
+def test_string_attribute_accepts_any_text(name, value):
+    assert valid(**{name: value})[name] == value
+
+
+@pytest.mark.parametrize("name", ["source", "type"])
+def test_source_and_type_must_be_valid_unicode(name):
+    # They leave the payload (group names, frame fields), so a lone surrogate cannot travel.
+    assert "lone surrogate" in error(**{name: "a\ud800b"})[name]
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        "2024-05-01T12:00:00Z",
+        "2024-05-01T12:00:00z",
+        "2024-05-01t12:00:00Z",
+        "2024-05-01T12:00:00+00:00",
+        "2024-05-01T12:00:00-00:00",
+        "2024-05-01T12:00:00+05:30",
+        "2024-05-01T12:00:00-08:00",
+        "2024-05-01T12:00:00+23:59",
+        "2024-05-01T12:00:00.5Z",
+        "2024-05-01T12:00:00.123456789+02:00",
+        "2016-12-31T23:59:60Z",  # a leap second
+        "2024-02-29T00:00:00Z",  # a leap day
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+def test_time_accepts_rfc3339(time):
+    assert valid(time=time)["time"] == time
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        "2024-05-01",  # no time
+        "2024-05-01T12:00:00",  # no offset
+        "2024-05-01T12:00Z",  # no seconds
+        "2024-5-1T12:00:00Z",
+        "2024-02-30T00:00:00Z",
+        "2023-02-29T00:00:00Z",  # not a leap year
+        "2024-13-01T00:00:00Z",
+        "2024-00-10T00:00:00Z",
+        "2024-05-00T00:00:00Z",
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T12:60:00Z",
+        "2024-05-01T12:00:61Z",
+        "2024-05-01T12:00:00+24:00",
+        "2024-05-01T12:00:00+05:60",
+        "2024-05-01T12:00:00+0530",
+        "2024-05-01T12:00:00.Z",
+        "2024-05-01T12:00:00,5Z",
+        " 2024-05-01T12:00:00Z",
+        "2024-05-01T12:00:00Z ",
+        "٢٠٢٤-٠٥-٠١T12:00:00Z",  # digits, but not ASCII ones
+        "yesterday",
+    ],
+)
+def test_time_rejects_what_is_not_rfc3339(time):
+    message = error(time=time)["time"]
+    assert "RFC 3339" in message and repr(time) in message
+
+
+@pytest.mark.parametrize("time, kind", [(1714564800, "a number"), ({}, "an object")])
+def test_time_must_be_a_string(time, kind):
+    assert error(time=time) == {"time": f"'time' must be a string, not {kind}"}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://example.com/schemas/order.json",
+        "urn:example:order:v1",
+        "mailto:ops@example.com",
+        "tag:example.com,2024:order",
+        "HTTP://EXAMPLE.COM/X",
+    ],
+)
+def test_dataschema_accepts_absolute_uris(uri):
+    assert valid(dataschema=uri)["dataschema"] == uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/schemas/order.json",
+        "order.json",
+        "//example.com/order.json",
+        "1http://example.com",
+        "https://example.com/a b",
+        "https://example.com/\n",
+        ":no-scheme",
+    ],
+)
+def test_dataschema_rejects_relative_or_malformed_uris(uri):
+    assert "absolute URI" in error(dataschema=uri)["dataschema"]
+
+
+def test_dataschema_must_be_a_string():
+    assert error(dataschema=7) == {"dataschema": "'dataschema' must be a string, not a number"}
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [
+        "application/json",
+        "text/plain; charset=utf-8",
+        'text/plain;charset="utf-8"',
+        "application/vnd.example+json",
+        "multipart/form-data; boundary=abc; charset=utf-8",
+        "Text/Plain",
+    ],
+)
+def test_datacontenttype_accepts_media_types(media_type):
+    assert valid(datacontenttype=media_type)["datacontenttype"] == media_type
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    [
+        "json",
+        "application/",
+        "/json",
+        "application/json/extra",
+        "application json",
+        "text/plain; charset",
+        "text/plain\u2003;charset=utf-8",  # Unicode whitespace
+        "ü/x",
+    ],
+)
+def test_datacontenttype_rejects_what_is_not_a_media_type(media_type):
+    assert "media type" in error(datacontenttype=media_type)["datacontenttype"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"id": "1"}, [1, 2], "text", 0, -1.5, 10**30, True, False, {"nested": [{"a": None}]}, ""],
+)
+def test_data_is_any_json_value(data):
+    assert valid(data=data)["data"] == data
+
+
+def test_data_null_counts_as_absent():
+    assert "data" not in valid(data=None)
+
+
+@pytest.mark.parametrize("data_base64", ["", "AP8=", "aGVsbG8gd29ybGQ=", "YQ=="])
+def test_data_base64_accepts_base64(data_base64):
+    assert valid(data_base64=data_base64)["data_base64"] == data_base64
+
+
+@pytest.mark.parametrize("data_base64", ["AP8", "A", "not base64!", "YQ==YQ==x", "AP8=\n", "ü"])
+def test_data_base64_rejects_what_is_not_base64(data_base64):
+    assert "not valid base64" in error(data_base64=data_base64)["data_base64"]
+
+
+@pytest.mark.parametrize("data_base64, kind", [(1, "a number"), ([], "an array")])
+def test_data_base64_must_be_a_string(data_base64, kind):
+    assert error(data_base64=data_base64) == {
+        "data_base64": f"'data_base64' must be a base64 string, not {kind}"
+    }
+
+
+def test_data_and_data_base64_are_mutually_exclusive():
+    message = error(data={"a": 1}, data_base64="AP8=")["data_base64"]
+    assert "'data' and 'data_base64' are mutually exclusive" in message
+
+
+def test_data_null_beside_data_base64_is_fine():
+    assert valid(data=None, data_base64="AP8=")["data_base64"] == "AP8="
+
+
+@pytest.mark.parametrize("name", ["traceparent", "partitionkey", "x1", "a", "0", "v2beta"])
+def test_extension_names_are_lower_case_letters_and_digits(name):
+    assert valid(**{name: "v"})[name] == "v"
+
+
+@pytest.mark.parametrize(
+    "name", ["traceParent", "trace-id", "trace_id", "trace id", "", "ünicode", "x.y", "DATA"]
+)
+def test_extension_names_that_break_the_rule_are_rejected(name):
+    message = error(**{name: "v"})[name]
+    assert "lower-case ASCII letters and digits" in message and repr(name) in message
+
+
+@pytest.mark.parametrize(
+    "value", ["", "text", True, False, 0, 1, -1, 2**31 - 1, -(2**31), "2**40 as text"]
+)
+def test_extension_values_are_strings_integers_or_booleans(value):
+    assert valid(ext=value)["ext"] == value
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 10**20])
+def test_extension_integers_must_fit_32_bits(value):
+    assert "out of range" in error(ext=value)["ext"]
+
+
+@pytest.mark.parametrize(
+    "value, kind", [(1.5, "a number"), (1.0, "a number"), ({}, "an object"), ([1], "an array")]
+)
+def test_extension_values_other_than_string_integer_boolean_are_rejected(value, kind):
+    assert error(ext=value) == {
+        "ext": f"extension 'ext' must be a string, an integer or a boolean, not {kind}"
+    }
+
+
+@pytest.mark.parametrize("name", ["subject", "time", "dataschema", "datacontenttype", "ext"])
+def test_null_attribute_counts_as_absent(name):
+    assert valid(**{name: None}) == {**MINIMAL, "specversion": "1.0"}
+
+
+def test_extensions_are_kept_untouched_beside_every_attribute():
+    event = {
+        **MINIMAL,
+        "specversion": "1.0",
+        "subject": "1",
+        "time": "2024-05-01T12:00:00Z",
+        "dataschema": "https://example.com/s",
+        "datacontenttype": "application/json",
+        "data": {"id": "1"},
+        "traceparent": "00-abc-01",
+        "priority": 3,
+        "urgent": False,
+    }
+    assert validate_event(event) == event
+
+
+def test_every_offending_attribute_is_named_at_once():
+    assert set(errors({"id": 1, "source": "", "time": "now", "Bad": 1})) == {
+        "id",
+        "source",
+        "type",
+        "time",
+        "Bad",
+    }
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [([], "an array"), ("event", "a string"), (1, "a number"), (None, "null"), (True, "a boolean")],
+)
+def test_an_event_must_be_an_object(value, kind):
+    assert errors(value) == {"event": f"an event must be a JSON object, not {kind}"}
+
+
+def test_validation_does_not_change_the_input():
+    event = {**MINIMAL, "subject": None}
+    validate_event(event)
+    assert event == {**MINIMAL, "subject": None}
