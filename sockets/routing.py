@@ -1,2 +1,9 @@
+"""WebSocket routes: phoenix.js appends `/websocket` to the socket URL it is given."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumer import PhoenixSocket
+
+websocket_urlpatterns = [
+    path("socket/websocket", PhoenixSocket.as_asgi()),
+]

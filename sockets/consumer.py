@@ -1,0 +1,178 @@
+"""The Phoenix socket endpoint: a thin Channels shell around `session`.
+
+It settles the handshake, feeds client frames to the session and carries out its actions, turns
+relayed events into pushes, and closes a socket that went quiet or sent something unusable. It
+never touches the database, so it skips the per-message database hop Channels would make.
+"""
+
+import asyncio
+import itertools
+import logging
+from enum import IntEnum
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from events import config
+from events.publishing import group_for
+
+from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
+from .serializers import FrameError, error
+from .session import Send, Session, Subscribe, Unsubscribe
+
+logger = logging.getLogger("sockets")
+
+_socket_ids = itertools.count(1)
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a socket.
+
+    daphne (autobahn) lets an application close only with 1000 or 3000-4999, so the standard
+    codes for unsupported data (1003), an invalid payload (1007) and a message too big (1009)
+    are sent as 4003, 4007 and 4009. None is 1000: phoenix.js does not reconnect after a normal
+    closure, and a client that went quiet (a sleeping laptop, a throttled tab) should come back.
+    """
+
+    IDLE_TIMEOUT = 4000
+    UNSUPPORTED_DATA = 4003
+    INVALID_PAYLOAD = 4007
+    MESSAGE_TOO_BIG = 4009
+
+
+class PhoenixSocket(AsyncWebsocketConsumer):
+    """One client WebSocket speaking the Phoenix Channels protocol."""
+
+    session: Session | None = None
+    closing = False
+    _idle_timer: asyncio.TimerHandle | None = None
+    _closer: asyncio.Task | None = None
+
+    async def dispatch(self, message):
+        """Channels' dispatch without `aclose_old_connections()`, a thread hop per message."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self):
+        self.socket_id = next(_socket_ids)
+        scope = self.scope
+        serializer = negotiate_serializer(scope["query_string"])
+        if serializer is None:
+            return await self._refuse("unsupported vsn", scope["query_string"].decode("latin-1"))
+        origin = header(scope["headers"], b"origin")
+        if not origin_allowed(origin, config.get("ALLOWED_ORIGINS")):
+            return await self._refuse("origin not allowed", origin)
+        self.session = Session(serializer)
+        await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
+        self._loop = asyncio.get_running_loop()
+        self._last_seen = self._loop.time()
+        self._watch_idle(config.get("IDLE_TIMEOUT"))
+        logger.info(
+            "event=connect socket=%s peer=%s vsn=%s origin=%s",
+            self.socket_id,
+            _peer(scope),
+            serializer.vsn,
+            origin,
+        )
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
+        self._last_seen = self._loop.time()
+        if text_data is None:
+            return await self._close_for(
+                CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
+            )
+        limit = config.get("MAX_FRAME_BYTES")
+        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            return await self._close_for(
+                CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes"
+            )
+        try:
+            actions = self.session.receive(text_data, config.get("MAX_CHANNELS"))
+        except FrameError as bad:
+            return await self._close_for(CloseCode.INVALID_PAYLOAD, str(bad))
+        for action in actions:
+            match action:
+                case Send(frame):
+                    await self.send(text_data=frame)
+                case Subscribe(source):
+                    await self.channel_layer.group_add(group_for(source), self.channel_name)
+                    logger.debug("event=join socket=%s source=%r", self.socket_id, source)
+                case Unsubscribe(source):
+                    await self.channel_layer.group_discard(group_for(source), self.channel_name)
+                    logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
+
+    async def relay_event(self, message):
+        """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
+        frame = self.session.push(message["source"], message["event"], message["payload"])
+        if frame is not None and not self.closing:
+            await self.base_send({"type": "websocket.send", "text": frame})
+
+    async def websocket_disconnect(self, message):
+        """However the socket ended: leave every group, stop the timer and any pending close.
+
+        Channels' own version would also make the database hop this consumer never needs.
+        """
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._closer is not None and self._closer is not asyncio.current_task():
+            self._closer.cancel()
+        if self.session is not None:
+            left = self.session.leave_all()
+            for action in left:
+                await self.channel_layer.group_discard(group_for(action.source), self.channel_name)
+            logger.info(
+                "event=close socket=%s code=%s channels=%s",
+                self.socket_id,
+                message.get("code"),
+                len(left),
+            )
+        raise StopConsumer()
+
+    async def _refuse(self, reason: str, detail: str | None) -> None:
+        """Refuse the handshake (daphne answers 403)."""
+        logger.warning(
+            "event=refused socket=%s peer=%s reason=%r detail=%r",
+            self.socket_id,
+            _peer(self.scope),
+            reason,
+            detail,
+        )
+        await self.close()
+
+    async def _close_for(self, code: CloseCode, reason: str, level: int = logging.WARNING):
+        """Close with a code and reason, said first in a frame too; one log line."""
+        self.closing = True
+        logger.log(
+            level,
+            "event=closing socket=%s code=%s reason=%r",
+            self.socket_id,
+            int(code),
+            reason,
+        )
+        await self.send(text_data=self.session.serializer.encode(error(reason)))
+        await self.close(int(code), reason)
+
+    def _watch_idle(self, delay: float) -> None:
+        self._idle_timer = self._loop.call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """One timer per socket, re-armed from the last frame's time rather than per frame."""
+        timeout = config.get("IDLE_TIMEOUT")
+        quiet = self._loop.time() - self._last_seen
+        if quiet < timeout:
+            self._watch_idle(timeout - quiet)
+            return
+        self._idle_timer = None
+        self._closer = asyncio.ensure_future(
+            self._close_for(CloseCode.IDLE_TIMEOUT, f"no frame for {timeout} seconds", logging.INFO)
+        )
+
+
+def _peer(scope) -> str | None:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
