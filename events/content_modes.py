@@ -89,7 +89,8 @@ def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> 
 
 def _percent_decode(raw: str) -> str:
     # Servers hand header bytes over as latin-1; the binding says: percent-decode, then UTF-8.
-    return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8").strip()
+    # Only the header's own surrounding whitespace goes: a percent-encoded space is content.
+    return unquote_to_bytes(raw.strip().encode("latin-1")).decode("utf-8")
 
 
 def _body_data(media_type: str, content_type: str, body: bytes) -> dict:
