@@ -30,6 +30,7 @@ class EventsView(APIView):
     renderer_classes = [ASCIIJSONRenderer]
     authentication_classes = []
     permission_classes = []
+    http_method_names = ["post"]  # every other method, OPTIONS included, is a 405
 
     async def post(self, request):
         parser = self.get_content_negotiator().select_parser(request, self.get_parsers())
