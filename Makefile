@@ -16,6 +16,7 @@ test: $(VENV)/.dev js-deps browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	cd $(JS) && npm test --silent
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
