@@ -1,0 +1,1 @@
+"""`make bench`: Relayman's speed as ratios to a hand-written floor, measured in one run."""

@@ -1,0 +1,244 @@
+"""The benchmark's scenarios: fan-out bursts, paced latency, idle sockets, ingest, a stalled reader.
+
+Every target is measured in the same run with the same load client, so each figure can be read
+as a ratio to the floor's. Subscribers live in separate client processes (bench/client.py).
+"""
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .poster import Poster, event, ingest_rate, post_event
+from .servers import Process, Servers
+
+CLIENT_PROCESSES = 2
+PACE_SECONDS = 0.05
+SETTLE_SECONDS = 0.5
+
+
+@dataclass
+class Plan:
+    """How much load one run applies; `make bench`, `make bench-quick` and the test differ."""
+
+    subscribers: list[int] = field(default_factory=lambda: [1000, 5000])
+    events: int = 20
+    paced_subscribers: int = 1000
+    ingest_seconds: float = 3.0
+    stalled_events: int = 200
+    stalled_event_bytes: int = 32 * 1024
+    stalled_peers: int = 20
+
+
+QUICK = Plan(subscribers=[1000], ingest_seconds=1.5, stalled_events=120)
+
+
+@dataclass
+class Target:
+    """One way of serving the relay: its processes, where to POST and where to subscribe."""
+
+    name: str
+    processes: list[Process]
+    nodes: list[Process]
+
+    def cpu_seconds(self) -> float:
+        return sum(p.cpu_seconds() for p in self.processes)
+
+    def rss_kib(self) -> int:
+        return sum(p.rss_kib() for p in self.nodes)
+
+    def ws_urls(self) -> list[str]:
+        """One client process per node, or several on a single node."""
+        nodes = self.nodes if len(self.nodes) > 1 else self.nodes * CLIENT_PROCESSES
+        return [f"ws://127.0.0.1:{n.port}/socket/websocket?vsn=2.0.0" for n in nodes]
+
+
+class Clients:
+    """The subscriber processes of one scenario, commanded together."""
+
+    def __init__(self, processes: list[asyncio.subprocess.Process]):
+        self.processes = processes
+
+    @classmethod
+    async def start(cls, urls: list[str], count: int, source: str, stalled: int = 0):
+        shares = [count // len(urls) + (i < count % len(urls)) for i in range(len(urls))]
+        processes = []
+        for i, (url, share) in enumerate(zip(urls, shares, strict=True)):
+            command = [sys.executable, "-m", "bench.client", url, str(share), source]
+            command += ["--stalled", str(stalled if i == 0 else 0)]
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *command,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=2**26,  # a report carries every latency
+                )
+            )
+        clients = cls(processes)
+        return clients, await clients.read()
+
+    async def read(self) -> list[dict]:
+        lines = [await asyncio.wait_for(p.stdout.readline(), 120) for p in self.processes]
+        if not all(lines):
+            raise RuntimeError("a load client exited early (see its stderr above)")
+        return [json.loads(line) for line in lines]
+
+    async def command(self, command: dict) -> None:
+        for process in self.processes:
+            process.stdin.write(json.dumps(command).encode() + b"\n")
+            await process.stdin.drain()
+
+    async def close(self) -> None:
+        for process in self.processes:
+            process.stdin.close()
+        for process in self.processes:
+            await asyncio.wait_for(process.wait(), 30)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+async def deliver(target: Target, clients: Clients, source: str, plan: Plan, pace: float) -> dict:
+    """POST `plan.events` events (back to back, or `pace` seconds apart); measure deliveries."""
+    poster = Poster("127.0.0.1", target.nodes[0].port)
+    await post_event(poster, "/events", event("/warm-up", 0))  # connection and code paths warm
+    timeout = 30 + plan.events * pace
+    await clients.command({"expect": plan.events, "timeout": timeout})
+    await clients.read()  # armed
+    cpu = target.cpu_seconds()
+    started = time.monotonic()
+    for seq in range(plan.events):
+        sent = time.monotonic()
+        await post_event(poster, "/events", event(source, seq))
+        if pace:
+            await asyncio.sleep(max(0.0, sent + pace - time.monotonic()))
+    reports = await clients.read()
+    cpu = target.cpu_seconds() - cpu
+    await poster.close()
+    deliveries = sum(r["deliveries"] for r in reports)
+    latencies = [v for r in reports for v in r["latencies"]]
+    elapsed = max(r["last"] for r in reports) - started
+    return {
+        "deliveries": deliveries,
+        "expected": sum(r["expected"] for r in reports),
+        "duplicates": sum(r["duplicates"] for r in reports),
+        "deliveries_per_s": deliveries / elapsed if elapsed > 0 else 0.0,
+        "cpu_us_per_delivery": cpu * 1e6 / deliveries if deliveries else None,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def fan_out(target: Target, count: int, plan: Plan, paced: bool) -> dict:
+    """Join `count` subscribers, weigh them idle, then burst (and pace) events to them."""
+    source = f"/bench/{target.name}/{count}"
+    rss = target.rss_kib()
+    clients, joined = await Clients.start(target.ws_urls(), count, source)
+    try:
+        await asyncio.sleep(SETTLE_SECONDS)
+        result = {
+            "subscribers": count,
+            "joins_per_s": count / max(r["seconds"] for r in joined),
+            "rss_kib_per_idle_socket": (target.rss_kib() - rss) / count,
+            "burst": await deliver(target, clients, source, plan, 0.0),
+        }
+        if paced:
+            result["paced"] = await deliver(target, clients, source, plan, PACE_SECONDS)
+    finally:
+        await clients.close()
+    return result
+
+
+async def stalled_reader(target: Target, plan: Plan) -> dict:
+    """Large events to a few readers, with and without one socket that stopped reading."""
+    runs = {}
+    for stalled in (0, 1):
+        source = f"/bench/{target.name}/stalled-{stalled}"
+        clients, _ = await Clients.start(target.ws_urls()[:1], plan.stalled_peers, source, stalled)
+        rss = target.rss_kib()
+        poster = Poster("127.0.0.1", target.nodes[0].port)
+        await clients.command({"expect": plan.stalled_events, "timeout": 60})
+        await clients.read()
+        for seq in range(plan.stalled_events):
+            sent = time.monotonic()
+            await post_event(poster, "/events", event(source, seq, plan.stalled_event_bytes))
+            await asyncio.sleep(max(0.0, sent + PACE_SECONDS / 5 - time.monotonic()))
+        (report,) = await clients.read()
+        growth = target.rss_kib() - rss
+        await clients.command({"stalled": True})
+        (ended,) = await clients.read()
+        await poster.close()
+        await clients.close()
+        runs[stalled] = {
+            "deliveries": report["deliveries"],
+            "expected": report["expected"],
+            "p99_ms": percentile(report["latencies"], 0.99) * 1000,
+            "rss_growth_kib": growth,
+            "stalled_socket": ended["stalled"][0] if stalled else None,
+        }
+    return {"without": runs[0], "with": runs[1]}
+
+
+async def ingest(target: Target, plan: Plan, path: str = "/events", batches: bool = True) -> dict:
+    port = target.nodes[0].port
+    result = {
+        "single_per_s": await ingest_rate("127.0.0.1", port, path, "/ingest", plan.ingest_seconds)
+    }
+    if batches:
+        result["batch100_events_per_s"] = await ingest_rate(
+            "127.0.0.1", port, path, "/ingest", plan.ingest_seconds, batch=100
+        )
+    return result
+
+
+async def measure(target: Target, plan: Plan, stalled: bool = False) -> dict:
+    result = {"fan_out": []}
+    for count in plan.subscribers:
+        paced = count == plan.paced_subscribers
+        result["fan_out"].append(await fan_out(target, count, plan, paced))
+    if stalled:
+        result["stalled_reader"] = await stalled_reader(target, plan)
+    result["ingest"] = await ingest(target, plan)
+    return result
+
+
+async def run(plan: Plan, log=print) -> dict:
+    """Measure every target, one after the other, on this machine."""
+    servers = Servers()
+    results = {"plan": plan.__dict__, "targets": {}}
+    try:
+        log("floor: hand-written ASGI fan-out on uvicorn")
+        floor = servers.floor()
+        results["targets"]["floor"] = await measure(Target("floor", [floor], [floor]), plan)
+        servers.stop()
+
+        log("daphne: Relayman as `make run` serves it, embedded channel layer")
+        node = servers.relayman("daphne")
+        target = Target("daphne", [node], [node])
+        results["targets"]["daphne"] = await measure(target, plan, stalled=True)
+        servers.stop()
+
+        log("uvicorn: Relayman under uvicorn, embedded channel layer")
+        node = servers.relayman("uvicorn")
+        results["targets"]["uvicorn"] = await measure(Target("uvicorn", [node], [node]), plan)
+        servers.stop()
+
+        log("redis: two daphne nodes through Redis, subscribers split between them")
+        redis = servers.redis()
+        url = f"redis://127.0.0.1:{redis.port}/0"
+        nodes = [servers.relayman("daphne", url), servers.relayman("daphne", url)]
+        target = Target("redis", [*nodes, redis], nodes)
+        results["targets"]["redis"] = await measure(target, plan)
+        servers.stop()
+
+        log("django: a bare async Django view under daphne (Django's per-request floor)")
+        node = servers.relayman("daphne", settings="bench.settings")
+        target = Target("django", [node], [node])
+        results["targets"]["django"] = {"ingest": await ingest(target, plan, "/bare", False)}
+    finally:
+        servers.stop()
+    results["logs"] = str(servers.logs)
+    return results
