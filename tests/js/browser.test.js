@@ -36,6 +36,7 @@ let browser;
 before(async () => {
   if (skip) return;
   pages = await serveFiles(FILES);
+  // Only the page's origin may open sockets, as in a production deployment.
   relayman = await startRelayman({ env: { RELAYMAN_ALLOWED_ORIGINS: pages.origin } });
 });
 after(async () => {
@@ -44,15 +45,21 @@ after(async () => {
   pages?.close();
 });
 
-test("a page in headless Chromium receives an event posted over HTTP", { skip }, async (t) => {
+const BROWSER_TEST = { skip, timeout: 60_000 };
+
+test("a page in headless Chromium receives an event posted over HTTP", BROWSER_TEST, async (t) => {
   assert.ok(!missing, `chromium not found at ${CHROMIUM}: run make browser`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    timeout: 30_000,
+  });
   const page = await browser.newPage();
   page.on("pageerror", (error) => t.diagnostic(`page error: ${error.message}`));
   const source = uniqueSource("browser");
   const query = new URLSearchParams({ socket: relayman.socketUrl, source });
 
-  await page.goto(`${pages.origin}/?${query}`);
+  await page.goto(`${pages.origin}/?${query}`, { timeout: WAIT_MS });
   const status = page.locator("#status", { hasText: "joined" });
   await status.waitFor({ timeout: WAIT_MS });
   assert.equal(await status.textContent(), "joined with 0 messages");

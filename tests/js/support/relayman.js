@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { randomUUID } from "node:crypto";
 
-export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const PYTHON = join(ROOT, ".venv", "bin", "python");
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -31,7 +31,7 @@ export function freePort() {
   });
 }
 
-export class Relayman {
+class Relayman {
   constructor({ env = {}, port } = {}) {
     this.port = port;
     this.dir = mkdtempSync(join(tmpdir(), "relayman-js-"));
@@ -62,6 +62,7 @@ export class Relayman {
       await promisify(execFile)(PYTHON, ["manage.py", "migrate", "--noinput", "-v", "0"], {
         cwd: ROOT,
         env: this.env,
+        timeout: START_TIMEOUT_MS,
       });
       this.migrated = true;
     }
