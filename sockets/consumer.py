@@ -149,8 +149,9 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         self.closing = True
         logger.log(
             level,
-            "event=closing socket=%s code=%s reason=%r",
+            "event=closing socket=%s peer=%s code=%s reason=%r",
             self.socket_id,
+            _peer(self.scope),
             int(code),
             reason,
         )
