@@ -89,8 +89,9 @@ def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> 
 
 def _percent_decode(raw: str) -> str:
     # Servers hand header bytes over as latin-1; the binding says: percent-decode, then UTF-8.
-    # Only the header's own surrounding whitespace goes: a percent-encoded space is content.
-    return unquote_to_bytes(raw.strip().encode("latin-1")).decode("utf-8")
+    # Only the header's own surrounding whitespace (space, tab) goes: a percent-encoded space is
+    # content, and so is a byte like 0xA0, which may end a UTF-8 character ("à" is C3 A0).
+    return unquote_to_bytes(raw.strip(" \t").encode("latin-1")).decode("utf-8")
 
 
 def _body_data(media_type: str, content_type: str, body: bytes) -> dict:

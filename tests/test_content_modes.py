@@ -124,6 +124,9 @@ def test_binary_extension_headers_become_string_attributes():
         ("%20padded%20", " padded "),  # encoded spaces are content
         ("  trimmed  ", "trimmed"),  # the header's own whitespace is not
         (wire("über €"), "über €"),  # raw UTF-8 bytes
+        (wire("voilà"), "voilà"),  # "à" ends in byte A0, which is not whitespace here
+        (wire("\u00a0x\u00a0"), "\u00a0x\u00a0"),
+        ("\tx\t", "x"),
         ("50%", "50%"),  # a lone % is kept as is
     ],
 )
