@@ -46,6 +46,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     session: Session | None = None
     closing = False
+    close_code: int | None = None  # as the client or daphne reported it; None if it never came
     _idle_timer: asyncio.TimerHandle | None = None
     _closer: asyncio.Task | None = None
 
@@ -112,26 +113,37 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         if frame is not None and not self.closing:
             await self.base_send({"type": "websocket.send", "text": frame})
 
-    async def websocket_disconnect(self, message):
-        """However the socket ended: leave every group, stop the timer and any pending close.
+    async def __call__(self, scope, receive, send):
+        """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._clean_up()
 
-        Channels' own version would also make the database hop this consumer never needs.
-        """
+    async def websocket_disconnect(self, message):
+        """Stop; Channels' own version would also make a database hop this consumer never needs."""
+        self.close_code = message.get("code")
+        raise StopConsumer()
+
+    async def _clean_up(self) -> None:
+        """Leave every group, stop the idle timer and any pending close; log the close."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        if self._closer is not None and self._closer is not asyncio.current_task():
+        if self._closer is not None:
             self._closer.cancel()
-        if self.session is not None:
-            left = self.session.leave_all()
+        if self.session is None:
+            return
+        left = self.session.leave_all()
+        try:
             for action in left:
                 await self.channel_layer.group_discard(group_for(action.source), self.channel_name)
+        finally:
             logger.info(
                 "event=close socket=%s code=%s channels=%s",
                 self.socket_id,
-                message.get("code"),
+                self.close_code,
                 len(left),
             )
-        raise StopConsumer()
 
     async def _refuse(self, reason: str, detail: str | None) -> None:
         """Refuse the handshake (daphne answers 403)."""
@@ -163,6 +175,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     def _check_idle(self) -> None:
         """One timer per socket, re-armed from the last frame's time rather than per frame."""
+        if self.closing:
+            return
         timeout = config.get("IDLE_TIMEOUT")
         quiet = self._loop.time() - self._last_seen
         if quiet < timeout:

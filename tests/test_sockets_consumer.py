@@ -1,5 +1,6 @@
 """The consumer shell under Channels' communicator: cleanup, close messages, no database hop."""
 
+import asyncio
 import json
 
 import pytest
@@ -44,6 +45,18 @@ async def test_disconnect_leaves_every_group(socket):
     assert set(layer.groups) == {group_for("/a"), group_for("/b")}
     await socket.disconnect(code=1001)
     await socket.wait()
+    assert layer.groups == {}
+
+
+async def test_a_cancelled_socket_leaves_every_group_too():
+    """daphne cancels the application of each open socket when it shuts down."""
+    layer = get_channel_layer()
+    socket = WebsocketCommunicator(PhoenixSocket.as_asgi(), "/socket/websocket?vsn=2.0.0")
+    await socket.connect()
+    await join(socket, "/a", "1")
+    socket.future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await socket.future
     assert layer.groups == {}
 
 
