@@ -17,6 +17,8 @@ COPY bin ./bin
 COPY relayman_project ./relayman_project
 COPY events ./events
 COPY sockets ./sockets
+# The admin's static files, served by WhiteNoise; bin/serve's collectstatic then finds them current.
+RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
 
 RUN useradd --system --uid 10001 --home-dir /app relayman \
     && mkdir -p /app/data \

@@ -1,1 +1,20 @@
-"""Relayman's producer side: CloudEvents in over HTTP, published to the channel layer."""
+"""Relayman's producer side: CloudEvents in over HTTP, published to the channel layer.
+
+`events.publish`, `events.apublish` and `events.publish_on_commit` publish from Python code
+(see `events.api`); they are imported on first use, because this package is imported while
+Django loads its apps, before models may be.
+"""
+
+_API = ("publish", "apublish", "publish_on_commit", "InvalidEvent")
+
+
+def __getattr__(name):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'events' has no attribute {name!r}")
+
+
+def __dir__():
+    return [*globals(), *_API]

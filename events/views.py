@@ -8,6 +8,7 @@ from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 
 from . import config
+from .auth import ProducerKeyAuthentication, SourcePrefixPermission
 from .parsers import BatchParser, BinaryParser, CloudEventsNegotiation, StructuredParser
 from .publishing import publish
 from .serializers import CloudEventSerializer
@@ -28,8 +29,8 @@ class EventsView(APIView):
     parser_classes = [StructuredParser, BatchParser, BinaryParser]
     content_negotiation_class = CloudEventsNegotiation
     renderer_classes = [ASCIIJSONRenderer]
-    authentication_classes = []
-    permission_classes = []
+    authentication_classes = [ProducerKeyAuthentication]
+    permission_classes = [SourcePrefixPermission]
     http_method_names = ["post"]  # every other method, OPTIONS included, is a 405
 
     async def post(self, request):
@@ -48,6 +49,7 @@ class EventsView(APIView):
         serializer = CloudEventSerializer(data=value, many=parser.batch)
         serializer.is_valid(raise_exception=True)
         events = serializer.validated_data if parser.batch else [serializer.validated_data]
+        self.check_object_permissions(request, events)
         payloads = await publish(events)
         text = "[" + ",".join(payloads) + "]" if parser.batch else payloads[0]
         return HttpResponse(text, status=201, content_type="application/json")

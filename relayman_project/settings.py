@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files (collected by bin/serve into STATIC_ROOT), on the event loop.
+    "relayman_project.static_files.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,7 +101,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # POST /events enforces its own limit (RELAYMAN_MAX_EVENT_BYTES) with a 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
@@ -126,6 +128,7 @@ RELAYMAN_ALLOWED_ORIGINS = env_list("RELAYMAN_ALLOWED_ORIGINS")
 RELAYMAN_IDLE_TIMEOUT = env_int("RELAYMAN_IDLE_TIMEOUT", 60)
 RELAYMAN_MAX_CHANNELS = env_int("RELAYMAN_MAX_CHANNELS", 100)
 RELAYMAN_MAX_FRAME_BYTES = env_int("RELAYMAN_MAX_FRAME_BYTES", 64 * 1024)
+RELAYMAN_REQUIRE_PRODUCER_KEYS = env_bool("RELAYMAN_REQUIRE_PRODUCER_KEYS", False)
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 RELAYMAN_LOG_LEVEL = os.environ.get("RELAYMAN_LOG_LEVEL", LOG_LEVEL).upper()

@@ -1,0 +1,154 @@
+"""What an operator manages in the admin: the relay's settings and the producers' keys.
+
+The relay never reads these per request: `events.snapshot` mirrors them in memory.
+"""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from . import producer_keys
+
+ANY_ORIGIN = "*"
+
+
+def parse_origins(text: str) -> list[str]:
+    """Allowed origins from the admin's text, one per line; a lone `*` means any origin."""
+    origins = [line.strip().rstrip("/").lower() for line in text.splitlines() if line.strip()]
+    return [] if origins == [ANY_ORIGIN] else origins
+
+
+def validate_origins(text: str) -> None:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if ANY_ORIGIN in lines and len(lines) > 1:
+        raise ValidationError("Write '*' alone to allow any origin, or list origins without it.")
+    for line in lines:
+        if line == ANY_ORIGIN:
+            continue
+        parts = urlsplit(line.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ValidationError(
+                f"'{line}' is not an origin: write scheme://host[:port], such as "
+                "https://app.example.com"
+            )
+
+
+def validate_prefixes(text: str) -> None:
+    prefixes = producer_keys.parse_prefixes(text)
+    if not prefixes:
+        raise ValidationError(f"List at least one source prefix, or '{producer_keys.ANY_SOURCE}'.")
+    if producer_keys.ANY_SOURCE in prefixes and len(prefixes) > 1:
+        raise ValidationError(
+            f"Write '{producer_keys.ANY_SOURCE}' alone to allow every source, or list prefixes."
+        )
+
+
+class RelaySettings(models.Model):
+    """The single row of admin-managed settings. An empty field keeps the server's setting."""
+
+    allowed_origins = models.TextField(
+        null=True,
+        blank=True,
+        validators=[validate_origins],
+        help_text="WebSocket origins allowed at the handshake, one per line "
+        "(https://app.example.com), or * for any origin.",
+    )
+    require_producer_keys = models.BooleanField(
+        null=True,
+        blank=True,
+        choices=[(True, "Yes: POST /events needs a producer key"), (False, "No")],
+        help_text="Whether producers must send Authorization: Bearer <key>.",
+    )
+    max_event_bytes = models.PositiveIntegerField(
+        "maximum event size",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Largest accepted POST /events body in bytes (one event or a whole batch).",
+    )
+    idle_timeout = models.PositiveIntegerField(
+        "socket idle timeout",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Seconds without any frame from a client before its socket is closed.",
+    )
+    max_channels = models.PositiveIntegerField(
+        "channels per socket",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Channels one socket may join at once.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    SINGLETON_PK = 1
+
+    class Meta:
+        verbose_name = verbose_name_plural = "relay settings"
+
+    def __str__(self) -> str:
+        return "Relay settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = self.SINGLETON_PK
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "RelaySettings":
+        return cls.objects.get_or_create(pk=cls.SINGLETON_PK)[0]
+
+    def overrides(self) -> dict:
+        """The values saved here, keyed by `events.config` name; unset fields are left out."""
+        values = {
+            "ALLOWED_ORIGINS": None
+            if self.allowed_origins is None
+            else parse_origins(self.allowed_origins),
+            "REQUIRE_PRODUCER_KEYS": self.require_producer_keys,
+            "MAX_EVENT_BYTES": self.max_event_bytes,
+            "IDLE_TIMEOUT": self.idle_timeout,
+            "MAX_CHANNELS": self.max_channels,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+class ProducerKey(models.Model):
+    """A producer's key: only its hash is stored; the key itself is shown once, when created."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="Who uses this key.")
+    key_id = models.CharField(max_length=producer_keys.KEY_ID_CHARS, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    source_prefixes = models.TextField(
+        "allowed source prefixes",
+        validators=[validate_prefixes],
+        help_text="One per line: the key may publish events whose source starts with one of "
+        "them (end a prefix with / to stop at a path segment). * allows every source.",
+    )
+    active = models.BooleanField(default=True, help_text="Untick to revoke the key.")
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="To the minute."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def issue(self) -> str:
+        """Give this record a new key and return it; only its hash is kept."""
+        key, self.key_id = producer_keys.new_key()
+        self.key_hash = producer_keys.hash_key(key)
+        return key
+
+    def record(self) -> producer_keys.KeyRecord:
+        return producer_keys.KeyRecord(
+            key_id=self.key_id,
+            name=self.name,
+            key_hash=self.key_hash,
+            source_prefixes=producer_keys.parse_prefixes(self.source_prefixes),
+            active=self.active,
+        )

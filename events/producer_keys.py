@@ -1,0 +1,72 @@
+"""Producer keys as plain values, free of Django: making, recognizing and checking them.
+
+A key reads `rmk_<key id>_<secret>`. The key id is public (the admin lists it, so an operator can
+tell which record a leaked key belongs to) and finds the record; the secret is 256 random bits.
+Only the SHA-256 of the whole key is stored: with that much entropy a slow password hash adds
+nothing, and the check stays cheap enough for every POST. The comparison is constant-time.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PREFIX = "rmk_"
+KEY_ID_CHARS = 16
+# Allows every source, written alone on its line of allowed source prefixes.
+ANY_SOURCE = "*"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What a request is checked against: a stored key, without its secret."""
+
+    key_id: str
+    name: str
+    key_hash: str
+    source_prefixes: tuple[str, ...]
+    active: bool
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its key id; show the key once, store `hash_key(key)`."""
+    key_id = secrets.token_hex(KEY_ID_CHARS // 2)
+    return f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}", key_id
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_id_of(key: str) -> str | None:
+    """The key id a presented key claims, or None when it is not shaped like a key."""
+    head = len(PREFIX) + KEY_ID_CHARS
+    if key.startswith(PREFIX) and key[head : head + 1] == "_" and len(key) > head + 1:
+        return key[len(PREFIX) : head]
+    return None
+
+
+def matches(key: str, record: KeyRecord) -> bool:
+    return hmac.compare_digest(hash_key(key), record.key_hash)
+
+
+def display(key_id: str) -> str:
+    """How the admin shows a key it no longer knows: its public beginning."""
+    return f"{PREFIX}{key_id}_…"
+
+
+def parse_prefixes(text: str) -> tuple[str, ...]:
+    """Allowed source prefixes from the admin's text: one per line, blank lines ignored."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def uncovered(prefixes: tuple[str, ...], sources: Iterable[str]) -> list[str]:
+    """The sources (each once, in order) that no prefix covers."""
+    if ANY_SOURCE in prefixes:
+        return []
+    missing = []
+    for source in sources:
+        if not source.startswith(prefixes) and source not in missing:
+            missing.append(source)
+    return missing
