@@ -50,6 +50,13 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     _idle_timer: asyncio.TimerHandle | None = None
     _closer: asyncio.Task | None = None
 
+    async def __call__(self, scope, receive, send):
+        """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._clean_up()
+
     async def dispatch(self, message):
         """Channels' dispatch without `aclose_old_connections()`, a thread hop per message."""
         handler = getattr(self, get_handler_name(message), None)
@@ -72,7 +79,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         self._last_seen = self._loop.time()
         self._watch_idle(config.get("IDLE_TIMEOUT"))
         logger.info(
-            "event=connect socket=%s peer=%s vsn=%s origin=%s",
+            "event=connect socket=%s peer=%s vsn=%s origin=%r",
             self.socket_id,
             _peer(scope),
             serializer.vsn,
@@ -112,13 +119,6 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         frame = self.session.push(message["source"], message["event"], message["payload"])
         if frame is not None and not self.closing:
             await self.base_send({"type": "websocket.send", "text": frame})
-
-    async def __call__(self, scope, receive, send):
-        """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._clean_up()
 
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""
@@ -184,7 +184,11 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             return
         self._idle_timer = None
         self._closer = asyncio.ensure_future(
-            self._close_for(CloseCode.IDLE_TIMEOUT, f"no frame for {timeout} seconds", logging.INFO)
+            self._close_for(
+                CloseCode.IDLE_TIMEOUT,
+                f"no frame received for {timeout}s (idle timeout)",
+                logging.INFO,
+            )
         )
 
 

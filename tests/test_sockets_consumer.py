@@ -104,7 +104,7 @@ async def test_idle_timer_counts_from_the_last_frame(tunables):
         await socket.send_to(text_data=heartbeat)
         assert json.loads(await socket.receive_from())["event"] == "phx_reply"
     notice = json.loads(await socket.receive_from(timeout=1))
-    assert notice["payload"] == {"reason": "no frame for 0.3 seconds"}
+    assert notice["payload"] == {"reason": "no frame received for 0.3s (idle timeout)"}
     assert (await socket.receive_output())["code"] == 4000
 
 

@@ -21,7 +21,13 @@ async def test_a_silent_socket_is_closed_after_the_idle_timeout(impatient):
         await client.join(f"source:{new_source()}")
         joined_at = time.monotonic()
         notice = await client.recv()
-        assert notice == [None, None, "phoenix", "phx_error", {"reason": "no frame for 1 seconds"}]
+        assert notice == [
+            None,
+            None,
+            "phoenix",
+            "phx_error",
+            {"reason": "no frame received for 1s (idle timeout)"},
+        ]
         assert (await client.closed())[0] == 4000
         assert 0.9 <= time.monotonic() - joined_at < 3
 
