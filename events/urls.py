@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from .health import healthz
+from .health import healthz, readyz
 from .views import EventsView
 
 urlpatterns = [
     path("events", EventsView.as_view(), name="relayman-events"),
     path("healthz", healthz, name="relayman-healthz"),
+    path("readyz", readyz, name="relayman-readyz"),
 ]

@@ -6,8 +6,10 @@ Every variable is listed, with its default, in the README's configuration table.
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -110,13 +112,44 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# Channel layer: in-process by default; REDIS_URL switches to Redis for several processes.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# Channel layer: in-process by default; REDIS_URL switches to Redis for several processes,
+# through channels-redis's pub/sub layer (README, "Scaling out": measured against the core layer).
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+
+
+def redis_host(url: str) -> dict:
+    """channels-redis connection options: REDIS_URL, plus the REDIS_SSL_* ones for rediss://."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be a redis:// or rediss:// URL, got scheme {parts.scheme!r}"
+        )
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ImproperlyConfigured(f"REDIS_URL's database number must be an integer, got {db!r}")
+    host = {"address": url}
+    for option in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+        value = os.environ.get(f"REDIS_{option.upper()}", "").strip()
+        if value and parts.scheme != "rediss":
+            raise ImproperlyConfigured(f"REDIS_{option.upper()} needs a rediss:// REDIS_URL")
+        if value:
+            host[option] = value
+    cert_reqs = host.get("ssl_cert_reqs", "required")
+    if cert_reqs not in ("required", "optional", "none"):
+        raise ImproperlyConfigured(
+            f"REDIS_SSL_CERT_REQS must be required, optional or none, got {cert_reqs!r}"
+        )
+    return host
+
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": "events.redis_layer.ResilientRedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [redis_host(REDIS_URL)],
+                "prefix": os.environ.get("REDIS_PREFIX", "").strip() or "relayman",
+            },
         }
     }
 else:

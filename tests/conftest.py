@@ -1,5 +1,6 @@
 import pytest
 
+from tests.support.redis import RedisServer
 from tests.support.server import Server
 
 
@@ -23,3 +24,10 @@ def make_server():
     yield make
     for srv in started:
         srv.close()
+
+
+@pytest.fixture
+def redis_server():
+    """A fresh redis-server of our own on a free port; killed afterwards."""
+    with RedisServer() as running:
+        yield running
