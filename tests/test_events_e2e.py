@@ -273,3 +273,12 @@ async def test_a_body_at_the_limit_is_accepted(limited_server):
     body = event_of_size(new_source(), LIMIT)
     response = await post(limited_server, chunks(body), "application/json")
     assert response.status_code == 201, response.text
+
+
+async def test_the_default_limit_is_1_mib(server):
+    mib = 1024 * 1024
+    accepted = await post(server, event_of_size(new_source(), mib), "application/json")
+    assert accepted.status_code == 201, accepted.text
+    rejected = await post(server, event_of_size(new_source(), mib + 1), "application/json")
+    assert rejected.status_code == 413
+    assert f"the limit is {mib} bytes" in rejected.json()["detail"]
