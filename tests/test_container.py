@@ -241,13 +241,13 @@ CONFIG_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
     "RELAYMAN_MAX_EVENT_BYTES",
+    "RELAYMAN_REQUIRE_PRODUCER_KEYS",
 )
 
 
-def settings_with(**env) -> tuple[dict, str]:
-    """The settings a fresh process reads from `env` alone, and what it logged."""
+def read_settings(**env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", SHOW],
         cwd=ROOT,
         env={**clean, "SECRET_KEY": "k", **env},
@@ -255,8 +255,28 @@ def settings_with(**env) -> tuple[dict, str]:
         text=True,
         timeout=30,
     )
+
+
+def settings_with(**env) -> tuple[dict, str]:
+    """The settings a fresh process reads from `env` alone, and what it logged."""
+    result = read_settings(**env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DEBUG", "ture", "DEBUG must be true/false, 1/0, yes/no or on/off, got 'ture'"),
+        ("RELAYMAN_REQUIRE_PRODUCER_KEYS", "enabled", "RELAYMAN_REQUIRE_PRODUCER_KEYS must be"),
+        ("PORT", "http", "PORT must be an integer, got 'http'"),
+        ("RELAYMAN_MAX_EVENT_BYTES", "1MB", "RELAYMAN_MAX_EVENT_BYTES must be an integer"),
+    ],
+)
+def test_a_malformed_variable_stops_the_start_naming_it(name, value, message):
+    result = read_settings(**{name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
 
 
 def test_without_secret_key_a_random_key_is_generated_with_a_warning():
@@ -296,6 +316,7 @@ def test_defaults():
         ("false", False),
         ("no", False),
         ("off", False),
+        (" OFF ", False),
         ("", False),
     ],
 )
