@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 4000
 JS := tests/js
 
-.PHONY: run test lint format venv js-deps browser clean
+.PHONY: run test lint format venv js-deps browser clean bench bench-quick
 
 run: $(VENV)/.runtime
 	PYTHON=$(BIN)/python PORT=$(PORT) bin/serve
@@ -39,6 +39,19 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# The benchmark (bench/): every figure as a ratio to a hand-written floor, from one run.
+# `bench` (< 15 min) writes bench/results/latest.{md,json,png}; `bench-quick` (< 3 min) writes
+# bench/results/quick/.
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench
+
+bench-quick: $(VENV)/.bench
+	$(BIN)/python -m bench --quick --out bench/results/quick
+
+$(VENV)/.bench: bench/requirements.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
 
 js-deps: $(JS)/node_modules/.installed
 

@@ -5,6 +5,7 @@ as a ratio to the floor's. Subscribers live in separate client processes (bench/
 """
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -205,10 +206,38 @@ async def measure(target: Target, plan: Plan, stalled: bool = False) -> dict:
     return result
 
 
+async def layer_broadcast_seconds(members: int) -> float:
+    """Wall time for the embedded layer to broadcast to `members` channels and each to receive."""
+    from events.layers import EmbeddedChannelLayer
+
+    layer = EmbeddedChannelLayer()
+    names = [f"c{n}" for n in range(members)]
+    for name in names:
+        await layer.group_add("g", name)
+    gc.disable()  # a collection landing in one run but not the other would swamp the figure
+    try:
+        started = time.perf_counter()
+        await layer.group_send("g", {"type": "x"})
+        for name in names:
+            await layer.receive(name)
+        return time.perf_counter() - started
+    finally:
+        gc.enable()
+
+
+async def layer_scaling(sizes=(2_000, 20_000)) -> dict:
+    """The embedded layer's cost per member of one broadcast, in µs, at two sizes."""
+    best = dict.fromkeys(sizes, float("inf"))
+    for _ in range(5):  # interleaved, so that a busy moment does not favour one size
+        for size in sizes:
+            best[size] = min(best[size], await layer_broadcast_seconds(size))
+    return {str(size): seconds * 1e6 / size for size, seconds in best.items()}
+
+
 async def run(plan: Plan, log=print) -> dict:
     """Measure every target, one after the other, on this machine."""
     servers = Servers()
-    results = {"plan": plan.__dict__, "targets": {}}
+    results = {"plan": plan.__dict__, "targets": {}, "layer_us_per_member": await layer_scaling()}
     try:
         log("floor: hand-written ASGI fan-out on uvicorn")
         floor = servers.floor()

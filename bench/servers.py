@@ -142,7 +142,7 @@ class Servers:
     def redis(self) -> Process:
         port = free_port()
         command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.logs)]
         process = self._start("redis", command, {}, port)
 
         def ping():

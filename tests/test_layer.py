@@ -1,12 +1,12 @@
 """The embedded channel layer honours the channel-layer contract, at O(subscribers) a broadcast."""
 
 import asyncio
-import time
 
 import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
+from bench.harness import layer_scaling
 from events import layers
 from events.layers import EmbeddedChannelLayer
 
@@ -213,21 +213,7 @@ async def test_many_receivers_on_one_channel_share_its_messages(layer):
     assert sorted(m["n"] for m in await asyncio.gather(*receivers)) == [0, 1, 2]
 
 
-async def broadcast_seconds(members: int) -> float:
-    """Wall time to broadcast to `members` channels and receive every copy."""
-    layer = EmbeddedChannelLayer()
-    names = [f"c{n}" for n in range(members)]
-    for name in names:
-        await layer.group_add("g", name)
-    started = time.perf_counter()
-    await layer.group_send("g", {"type": "x"})
-    for name in names:
-        await layer.receive(name)
-    return time.perf_counter() - started
-
-
 async def test_a_broadcast_costs_o_of_subscribers():
-    # Linear cost makes 10x the members about 10x slower; O(N²) would make it about 100x.
-    small = min([await broadcast_seconds(2_000) for _ in range(3)])
-    large = min([await broadcast_seconds(20_000) for _ in range(3)])
-    assert large / small < 30, f"2,000 members: {small:.4f}s, 20,000: {large:.4f}s"
+    # Per member, linear cost is flat across sizes; O(N²) would make it 10x at 10x the members.
+    cost = await layer_scaling()
+    assert cost["20000"] < 3 * cost["2000"], cost

@@ -1,0 +1,266 @@
+"""Turn one run's raw figures into the table (markdown), the targets' verdicts and the chart."""
+
+import json
+import os
+import platform
+from pathlib import Path
+
+COMPARED = ("daphne", "uvicorn", "redis")
+TITLES = {
+    "floor": "floor",
+    "daphne": "Relayman, daphne",
+    "uvicorn": "Relayman, uvicorn",
+    "redis": "2 nodes + Redis",
+    "django": "bare Django view",
+}
+
+
+def fan_out(results: dict, target: str, subscribers: int) -> dict:
+    runs = results["targets"].get(target, {}).get("fan_out", [])
+    return next((run for run in runs if run["subscribers"] == subscribers), {})
+
+
+def figures(results: dict) -> list[tuple[str, str, callable]]:
+    """(label, unit, getter(target) -> value or None) for every figure of the table."""
+    rows = []
+    for count in results["plan"]["subscribers"]:
+        for phase in ("burst", "paced"):
+            if phase == "paced" and count != results["plan"]["paced_subscribers"]:
+                continue
+            label = f"{count:,} subs, {phase}"
+
+            def get(key, count=count, phase=phase):
+                return lambda t: fan_out(results, t, count).get(phase, {}).get(key)
+
+            rows += [
+                (f"{label}: deliveries/s", "higher", get("deliveries_per_s")),
+                (f"{label}: server CPU µs/delivery", "lower", get("cpu_us_per_delivery")),
+                (f"{label}: latency p50 ms", "lower", get("p50_ms")),
+                (f"{label}: latency p99 ms", "lower", get("p99_ms")),
+                (f"{label}: deliveries missing", "lower", missing(results, count, phase)),
+            ]
+        rows += [
+            (f"{count:,} subs: joins/s", "higher", _run_key(results, count, "joins_per_s")),
+            (
+                f"{count:,} subs: RSS KiB per idle socket",
+                "lower",
+                _run_key(results, count, "rss_kib_per_idle_socket"),
+            ),
+        ]
+    rows += [
+        ("ingest: single-event POSTs/s", "higher", _ingest(results, "single_per_s")),
+        ("ingest: events/s in batches of 100", "higher", _ingest(results, "batch100_events_per_s")),
+    ]
+    return rows
+
+
+def missing(results, count, phase):
+    def get(target):
+        run = fan_out(results, target, count).get(phase)
+        return None if run is None else run["expected"] - run["deliveries"] + run["duplicates"]
+
+    return get
+
+
+def _run_key(results, count, key):
+    return lambda target: fan_out(results, target, count).get(key)
+
+
+def _ingest(results, key):
+    return lambda target: results["targets"].get(target, {}).get("ingest", {}).get(key)
+
+
+def ratio(value, floor):
+    if value is None or not floor:
+        return None
+    return value / floor
+
+
+def times(r) -> str:
+    return "–" if r is None else f"{r:.2f}×"
+
+
+def show(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def table(results: dict) -> str:
+    header = ["figure", TITLES["floor"]]
+    for target in COMPARED:
+        header += [TITLES[target], "× floor"]
+    header.append(TITLES["django"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, _, get in figures(results):
+        floor = get("floor")
+        cells = [label, show(floor)]
+        for target in COMPARED:
+            value = get(target)
+            r = ratio(value, floor)
+            cells += [show(value), times(r)]
+        cells.append(show(get("django")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
+    """Each target of issue 6: (requirement, what was measured, met?)."""
+    plan = results["plan"]
+    out = []
+
+    def check(requirement, measured, met):
+        out.append((requirement, measured, met))
+
+    for count in plan["subscribers"]:
+        floor = fan_out(results, "floor", count).get("burst", {})
+        daphne = fan_out(results, "daphne", count).get("burst", {})
+        if floor and daphne:
+            r = ratio(daphne["cpu_us_per_delivery"], floor["cpu_us_per_delivery"])
+            check(
+                f"{count:,} subs burst: server CPU per delivery ≤ 3× floor",
+                f"{daphne['cpu_us_per_delivery']:.1f} µs = {times(r)} floor",
+                r <= 3 if r is not None else None,
+            )
+            lost = daphne["expected"] - daphne["deliveries"]
+            check(
+                f"{count:,} subs × {plan['events']} burst: every delivery arrives",
+                f"{daphne['deliveries']:,}/{daphne['expected']:,}, {daphne['duplicates']} dup.",
+                lost == 0 and daphne["duplicates"] == 0,
+            )
+        redis = fan_out(results, "redis", count).get("burst", {})
+        if redis and daphne:
+            r = ratio(redis["deliveries_per_s"], daphne["deliveries_per_s"])
+            check(
+                f"{count:,} subs: 2 nodes via Redis ≥ 0.5× single-node deliveries/s",
+                f"{redis['deliveries_per_s']:,.0f}/s = {times(r)} single node",
+                r >= 0.5 if r is not None else None,
+            )
+    small, large = results["layer_us_per_member"].values()
+    check(
+        "embedded layer: a broadcast costs O(subscribers)",
+        f"{small:.2f} µs per member at 2,000, {large:.2f} µs at 20,000",
+        large <= 2 * small,
+    )
+    paced = plan["paced_subscribers"]
+    floor = fan_out(results, "floor", paced).get("paced")
+    daphne = fan_out(results, "daphne", paced).get("paced")
+    if floor and daphne:
+        r = ratio(daphne["p99_ms"], floor["p99_ms"])
+        check(
+            f"paced, {paced:,} subs: p99 ≤ 4× floor's p99",
+            f"{daphne['p99_ms']:.1f} ms = {times(r)} floor ({floor['p99_ms']:.1f} ms)",
+            r <= 4 if r is not None else None,
+        )
+    biggest = max(plan["subscribers"])
+    rss = fan_out(results, "daphne", biggest).get("rss_kib_per_idle_socket")
+    if rss is not None:
+        check("≤ 30 KiB RSS per idle socket", f"{rss:.1f} KiB ({biggest:,} sockets)", rss <= 30)
+    ingest = results["targets"].get("daphne", {}).get("ingest", {})
+    bare = results["targets"].get("django", {}).get("ingest", {})
+    if ingest and bare:
+        r = ratio(ingest["single_per_s"], bare["single_per_s"])
+        check(
+            "ingest: single-event POSTs ≥ 0.8× the bare Django view",
+            f"{ingest['single_per_s']:,.0f}/s = {times(r)} ({bare['single_per_s']:,.0f}/s)",
+            r >= 0.8 if r is not None else None,
+        )
+    if ingest:
+        rate = ingest["batch100_events_per_s"]
+        check("ingest: batches of 100 ≥ 10,000 events/s", f"{rate:,.0f} events/s", rate >= 10_000)
+    stalled = results["targets"].get("daphne", {}).get("stalled_reader")
+    if stalled:
+        base, slow = stalled["without"], stalled["with"]
+        r = ratio(slow["p99_ms"], base["p99_ms"])
+        check(
+            "a stalled reader: the others' p99 within 20 %",
+            f"{slow['p99_ms']:.1f} ms vs {base['p99_ms']:.1f} ms = {times(r)}",
+            r <= 1.2 if r is not None else None,
+        )
+        closed = slow["stalled_socket"] or ""
+        check(
+            "a stalled reader is closed with a clear code; memory stays bounded",
+            f"{closed}; RSS grew {slow['rss_growth_kib']:,} KiB "
+            f"(vs {base['rss_growth_kib']:,} KiB without it)",
+            closed.startswith("close 4") and slow["expected"] == slow["deliveries"],
+        )
+    return out
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+    )
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "# Relayman benchmark",
+        "",
+        f"Run {results['started']} on {machine()}; `{results['command']}`, "
+        f"{results['seconds']:.0f} s.",
+        "",
+        "Each figure is from one run; `× floor` divides it by the floor's figure "
+        "(for CPU, latency and memory lower is better, for rates higher is better).",
+        "",
+        table(results),
+        "",
+        "## Targets (issue 6)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for requirement, measured, met in verdicts(results):
+        verdict = "unmeasured" if met is None else "yes" if met else "**no**"
+        lines.append(f"| {requirement} | {measured} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict, path: Path) -> None:
+    """A horizontal bar per figure and target: its ratio to the floor, on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [
+        (label, get)
+        for label, _, get in figures(results)
+        if "missing" not in label and get("floor")
+    ]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) * len(COMPARED) / 2 + 1.5))
+    height = 0.8 / len(COMPARED)
+    for i, target in enumerate(COMPARED):
+        values = [ratio(get(target), get("floor")) or 0 for _, get in rows]
+        positions = [n + i * height for n in range(len(rows))]
+        ax.barh(positions, values, height=height, label=TITLES[target])
+    ax.set_yticks([n + height for n in range(len(rows))], [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1, color="black", linewidth=1)
+    ax.set_xlabel("ratio to the floor (log scale; 1 = floor)")
+    ax.set_title("Relayman vs the hand-written floor, one run")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(results: dict, directory: Path, with_chart: bool = True) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    text = markdown(results)
+    (directory / "latest.md").write_text(text)
+    if with_chart:
+        chart(results, directory / "latest.png")
+    return text

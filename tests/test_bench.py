@@ -1,0 +1,48 @@
+"""The benchmark harness, run on a handful of subscribers so that `make bench` cannot rot."""
+
+import json
+
+from bench import report
+from bench.harness import Plan, run
+from tests.support.redis import require_redis_server
+
+TINY = Plan(
+    subscribers=[6],
+    events=3,
+    paced_subscribers=6,
+    ingest_seconds=0.2,
+    stalled_events=3,
+    stalled_event_bytes=64,
+    stalled_peers=2,
+)
+TARGETS = ("floor", "daphne", "uvicorn", "redis")
+
+
+async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
+    require_redis_server()
+    results = await run(TINY, log=lambda message: None)
+    results |= {"started": "now", "command": "pytest", "seconds": 1.0}
+
+    for target in TARGETS:
+        (fan_out,) = results["targets"][target]["fan_out"]
+        for phase in ("burst", "paced"):
+            run_ = fan_out[phase]
+            assert run_["deliveries"] == run_["expected"] == 6 * 3, (target, phase)
+            assert run_["duplicates"] == 0
+            assert run_["cpu_us_per_delivery"] >= 0 and run_["p99_ms"] >= run_["p50_ms"] > 0
+        assert fan_out["joins_per_s"] > 0
+        assert results["targets"][target]["ingest"]["single_per_s"] > 0
+    assert results["targets"]["django"]["ingest"]["single_per_s"] > 0
+    stalled = results["targets"]["daphne"]["stalled_reader"]
+    assert stalled["with"]["deliveries"] == stalled["with"]["expected"] == 2 * 3
+
+    text = report.write(results, tmp_path, with_chart=False)
+    assert json.loads((tmp_path / "latest.json").read_text())["plan"]["subscribers"] == [6]
+    assert (tmp_path / "latest.md").read_text() == text
+    assert "| 6 subs, burst: server CPU µs/delivery |" in text
+    assert "| ingest: single-event POSTs/s |" in text
+    requirements = [requirement for requirement, _, _ in report.verdicts(results)]
+    assert "6 subs burst: server CPU per delivery ≤ 3× floor" in requirements
+    assert "ingest: single-event POSTs ≥ 0.8× the bare Django view" in requirements
+    assert len(requirements) == 10
+    assert results["layer_us_per_member"].keys() == {"2000", "20000"}
