@@ -12,8 +12,6 @@ import pytest
 
 from tests.support.groups import GroupListener
 
-HEADERS_OF = ("specversion", "id", "source", "type")
-
 
 def new_event(**attributes) -> dict:
     """A valid event with an id and a source of its own."""
