@@ -78,38 +78,42 @@ class EmbeddedChannelLayer(BaseChannelLayer):
     async def send(self, channel, message):
         assert isinstance(message, dict), "message is not a dict"
         assert "__asgi_channel__" not in message
-        self.require_valid_channel_name(channel)
         if not self._deliver(channel, deepcopy(message), time.time()):
             raise ChannelFull(channel)
 
     async def receive(self, channel):
-        """The oldest unexpired message on `channel`, waiting for one if there is none."""
-        self.require_valid_channel_name(channel)
+        """The oldest unexpired message on `channel`, waiting for one if there is none.
+
+        A channel's mailbox lives while its receiver does: it is dropped when a receive is
+        cancelled (the consumer went away) and nothing is left in it.
+        """
         mailbox = self._mailbox(channel)
-        try:
-            while True:
+        while True:
+            if mailbox.messages:
                 if mailbox.drop_expired(time.time()):
                     self._leave_all_groups(channel)
                 if mailbox.messages:
                     return mailbox.messages.popleft()[1]
-                waiter = asyncio.get_running_loop().create_future()
-                mailbox.waiters.append(waiter)
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    if waiter in mailbox.waiters:
-                        mailbox.waiters.remove(waiter)
-                    else:  # woken for a message it will not take: pass the turn on
-                        mailbox.wake()
-                    raise
-        finally:
-            if not mailbox.messages and not mailbox.waiters:
-                if self.mailboxes.get(channel) is mailbox:
+            waiter = asyncio.get_running_loop().create_future()
+            mailbox.waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in mailbox.waiters:
+                    mailbox.waiters.remove(waiter)
+                else:  # woken for a message it will not take: pass the turn on
+                    mailbox.wake()
+                if (
+                    not (mailbox.messages or mailbox.waiters)
+                    and self.mailboxes.get(channel) is mailbox
+                ):
                     del self.mailboxes[channel]
+                raise
 
     def _mailbox(self, channel: str) -> _Mailbox:
         mailbox = self.mailboxes.get(channel)
         if mailbox is None:
+            self.require_valid_channel_name(channel)
             mailbox = self.mailboxes[channel] = _Mailbox(self.get_capacity(channel))
         return mailbox
 

@@ -39,6 +39,10 @@ async def receive(layer, channel):
     return await asyncio.wait_for(layer.receive(channel), TIMEOUT)
 
 
+def queued(layer) -> list:
+    return [m for mailbox in layer.mailboxes.values() for m in mailbox.messages]
+
+
 def test_is_the_default_without_redis(settings):
     assert "REDIS_URL" not in settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
     assert isinstance(get_channel_layer(), EmbeddedChannelLayer)
@@ -137,7 +141,7 @@ async def test_group_send_reaches_every_member_once(layer):
     await layer.group_send("g", {"type": "hello"})
     for name in ("a", "b", "c"):
         assert await receive(layer, name) == {"type": "hello"}
-    assert "a" not in layer.mailboxes and "d" not in layer.mailboxes  # nothing else queued
+    assert not queued(layer) and "d" not in layer.mailboxes  # nothing else queued
 
 
 async def test_group_discard_stops_delivery(layer):
@@ -164,7 +168,7 @@ async def test_a_full_member_misses_the_broadcast_and_others_do_not(layer):
     await layer.group_send("g", {"type": "news"})
     assert await receive(layer, "roomy") == {"type": "news"}
     assert await receive(layer, "tiny.full") == {"type": "backlog"}
-    assert layer.mailboxes == {}
+    assert not queued(layer)
 
 
 async def test_members_get_their_own_dict_from_one_deep_copy(layer, monkeypatch):
@@ -202,6 +206,17 @@ async def test_a_cancelled_receive_loses_no_message(layer):
     assert await second == {"type": "x"}
     with pytest.raises(asyncio.CancelledError):
         await first
+    assert not queued(layer)
+
+
+async def test_a_receiver_that_goes_away_leaves_no_mailbox(layer):
+    await layer.send("work", {"type": "x"})
+    assert await receive(layer, "work") == {"type": "x"}
+    waiting = asyncio.create_task(layer.receive("work"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
     assert layer.mailboxes == {}
 
 
