@@ -49,8 +49,8 @@ class RelaySettings(models.Model):
     """The single row of admin-managed settings. An empty field keeps the server's setting."""
 
     allowed_origins = models.TextField(
-        null=True,
         blank=True,
+        default="",
         validators=[validate_origins],
         help_text="WebSocket origins allowed at the handshake, one per line "
         "(https://app.example.com), or * for any origin.",
@@ -59,7 +59,7 @@ class RelaySettings(models.Model):
         null=True,
         blank=True,
         choices=[(True, "Yes: POST /events needs a producer key"), (False, "No")],
-        help_text="Whether producers must send Authorization: Bearer <key>.",
+        help_text="Whether producers must send their key in an Authorization: Bearer header.",
     )
     max_event_bytes = models.PositiveIntegerField(
         "maximum event size",
@@ -103,9 +103,9 @@ class RelaySettings(models.Model):
     def overrides(self) -> dict:
         """The values saved here, keyed by `events.config` name; unset fields are left out."""
         values = {
-            "ALLOWED_ORIGINS": None
-            if self.allowed_origins is None
-            else parse_origins(self.allowed_origins),
+            "ALLOWED_ORIGINS": parse_origins(self.allowed_origins)
+            if self.allowed_origins.strip()
+            else None,
             "REQUIRE_PRODUCER_KEYS": self.require_producer_keys,
             "MAX_EVENT_BYTES": self.max_event_bytes,
             "IDLE_TIMEOUT": self.idle_timeout,
