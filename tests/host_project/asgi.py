@@ -1,0 +1,21 @@
+"""The host's ASGI entry point: its HTTP as before, plus Relayman's socket under /relay/."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_project.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from sockets.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # phoenix.js: new Socket("wss://<host>/relay/socket") connects to /relay/socket/websocket
+        "websocket": URLRouter([path("relay/", URLRouter(websocket_urlpatterns))]),
+    }
+)

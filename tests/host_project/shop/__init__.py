@@ -1,0 +1,1 @@
+"""The host's own app: orders, announced to browsers through Relayman when saved."""

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests.host_project.shop import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("relay/", include("events.urls")),  # Relayman, under any prefix: POST /relay/events
+    path("orders", views.create_order),
+    path("announce", views.announce),
+    path("announce-sync", views.announce_sync),
+]
