@@ -132,7 +132,8 @@ def redis_host(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise ImproperlyConfigured(
-            f"REDIS_URL must be a redis:// or rediss:// URL, got scheme {parts.scheme!r}"
+            "REDIS_URL must look like redis://[:password@]host[:port][/db] (or rediss:// for "
+            f"TLS), got scheme {parts.scheme!r}"
         )
     db = parts.path.strip("/")
     if db and not db.isdigit():

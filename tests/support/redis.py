@@ -2,12 +2,14 @@
 
 Tests that need Redis use these instead of any Redis already running (never the one on 6379):
 nothing is saved to disk, so a restarted server has forgotten every subscription, as a real
-Redis restarted without persistence would.
+Redis restarted without persistence would. With `tls=True` it listens for TLS only and demands a
+client certificate, all signed by a throwaway CA (made with the `openssl` command).
 """
 
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -21,11 +23,11 @@ from tests.support.server import free_port
 START_TIMEOUT = 10
 
 
-def require_redis_server() -> str:
-    """The path of `redis-server`; skips the test when it is missing (fails it under CI)."""
-    path = shutil.which("redis-server")
+def require_tool(name: str, package: str) -> str:
+    """The path of a command; skips the test when it is missing (fails it under CI)."""
+    path = shutil.which(name)
     if path is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
+        message = f"{name} is not installed (apt-get install {package})"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -35,25 +37,38 @@ def require_redis_server() -> str:
 class RedisServer:
     """One `redis-server` process listening on 127.0.0.1 only."""
 
-    def __init__(self, password: str | None = None, extra_args: tuple[str, ...] = ()):
-        self.executable = require_redis_server()
+    def __init__(self, password: str | None = None, tls: bool = False):
+        self.executable = require_tool("redis-server", "redis-server")
         self.port = free_port()
         self.password = password
-        self.extra_args = extra_args
         self.dir = Path(tempfile.mkdtemp(prefix="relayman-redis-"))
+        self.tls = tls
+        if tls:
+            make_certificates(self.dir)
         self.process: subprocess.Popen | None = None
 
-    def url(self, db: int = 0, scheme: str = "redis") -> str:
+    def url(self, db: int = 0) -> str:
+        scheme = "rediss" if self.tls else "redis"
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"{scheme}://{auth}127.0.0.1:{self.port}/{db}"
 
     def start(self) -> "RedisServer":
-        args = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        args = [self.executable, "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        args += ["--save", "", "--appendonly", "no"]
+        if self.tls:
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "yes"]
+            for option, name in (
+                ("cert", "server.pem"),
+                ("key", "server.key"),
+                ("ca-cert", "ca.pem"),
+            ):
+                args += [f"--tls-{option}-file", str(self.dir / name)]
+        else:
+            args += ["--port", str(self.port)]
         if self.password:
             args += ["--requirepass", self.password]
         log = (self.dir / "redis.log").open("ab")
-        self.process = subprocess.Popen([*args, *self.extra_args], stdout=log, stderr=log)
+        self.process = subprocess.Popen(args, stdout=log, stderr=log)
         self._wait_ready()
         return self
 
@@ -63,7 +78,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited early:\n{self.logs()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                with self._connect() as sock:
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64):  # +PONG, or -NOAUTH when a password is set
                         return
@@ -71,6 +86,14 @@ class RedisServer:
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT}s")
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+        if not self.tls:
+            return sock
+        context = ssl.create_default_context(cafile=self.dir / "ca.pem")
+        context.load_cert_chain(self.dir / "client.pem", self.dir / "client.key")
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
 
     def kill(self) -> None:
         """Kill the server abruptly (SIGKILL), as a crash or a lost machine would."""
@@ -97,3 +120,21 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def make_certificates(directory: Path) -> None:
+    """A CA (ca.pem) and, signed by it, a server certificate for 127.0.0.1 and a client one."""
+    openssl = require_tool("openssl", "openssl")
+
+    def run(command: str):
+        subprocess.run([openssl, *command.split()], cwd=directory, check=True, capture_output=True)
+
+    key = "-newkey rsa:2048 -nodes"
+    run(f"req -x509 {key} -days 1 -subj /CN=test-CA -keyout ca.key -out ca.pem")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        run(f"req {key} -subj /CN={name} -keyout {name}.key -out {name}.csr")
+        run(
+            f"x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+            f"-extfile san.ext -out {name}.pem"
+        )
