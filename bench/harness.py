@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from .poster import Poster, event, ingest_rate, post_event
+from .profile import Recording
 from .servers import Process, Servers
 
 CLIENT_PROCESSES = 2
@@ -133,8 +134,11 @@ async def deliver(target: Target, clients: Clients, source: str, plan: Plan, pac
     }
 
 
-async def fan_out(target: Target, count: int, plan: Plan, paced: bool) -> dict:
-    """Join `count` subscribers, weigh them idle, then burst (and pace) events to them."""
+async def fan_out(target: Target, count: int, plan: Plan, paced: bool, profile: bool) -> dict:
+    """Join `count` subscribers, weigh them idle, then burst (and pace) events to them.
+
+    With `profile`, one more burst runs under py-spy to show where the server's CPU goes.
+    """
     source = f"/bench/{target.name}/{count}"
     rss = target.rss_kib()
     clients, joined = await Clients.start(target.ws_urls(), count, source)
@@ -148,6 +152,10 @@ async def fan_out(target: Target, count: int, plan: Plan, paced: bool) -> dict:
         }
         if paced:
             result["paced"] = await deliver(target, clients, source, plan, PACE_SECONDS)
+        if profile:
+            async with Recording(target.nodes[0].pid) as recording:
+                await deliver(target, clients, source, plan, 0.0)
+            result["profile"] = recording.shares
     finally:
         await clients.close()
     return result
@@ -199,7 +207,8 @@ async def measure(target: Target, plan: Plan, stalled: bool = False) -> dict:
     result = {"fan_out": []}
     for count in plan.subscribers:
         paced = count == plan.paced_subscribers
-        result["fan_out"].append(await fan_out(target, count, plan, paced))
+        profile = count == max(plan.subscribers) and len(target.nodes) == 1
+        result["fan_out"].append(await fan_out(target, count, plan, paced, profile))
     if stalled:
         result["stalled_reader"] = await stalled_reader(target, plan)
     result["ingest"] = await ingest(target, plan)

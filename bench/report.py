@@ -189,6 +189,30 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def profiles(results: dict) -> str:
+    """Where each single-node server's CPU went in a burst: share, and µs per delivery."""
+    count = max(results["plan"]["subscribers"])
+    runs = {t: fan_out(results, t, count) for t in ("floor", "daphne", "uvicorn")}
+    runs = {t: run for t, run in runs.items() if run.get("profile")}
+    if not runs:
+        return ""
+    areas = list(dict.fromkeys(area for run in runs.values() for area in run["profile"]))
+    header = ["where the server's CPU goes (py-spy, self time)"]
+    header += [f"{TITLES[t]}: share, µs/delivery" for t in runs]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for area in areas:
+        cells = [area]
+        for run in runs.values():
+            share = run["profile"].get(area, 0.0)
+            cells.append(f"{share:.0%}, {share * run['burst']['cpu_us_per_delivery']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    intro = (
+        f"One more burst to {count:,} subscribers, sampled by py-spy; µs/delivery is the share "
+        "times the server CPU per delivery measured above."
+    )
+    return "\n".join([intro, "", *lines])
+
+
 def machine() -> str:
     cpu = next(
         (
@@ -223,6 +247,9 @@ def markdown(results: dict) -> str:
     for requirement, measured, met in verdicts(results):
         verdict = "unmeasured" if met is None else "yes" if met else "**no**"
         lines.append(f"| {requirement} | {measured} | {verdict} |")
+    breakdown = profiles(results)
+    if breakdown:
+        lines += ["", "## Where the CPU goes", "", breakdown]
     return "\n".join(lines) + "\n"
 
 

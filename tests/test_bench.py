@@ -4,7 +4,7 @@ import json
 
 from bench import report
 from bench.harness import Plan, run
-from tests.support.redis import require_redis_server
+from tests.support.redis import require_tool
 
 TINY = Plan(
     subscribers=[6],
@@ -19,7 +19,7 @@ TARGETS = ("floor", "daphne", "uvicorn", "redis")
 
 
 async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
-    require_redis_server()
+    require_tool("redis-server", "redis-server")
     results = await run(TINY, log=lambda message: None)
     results |= {"started": "now", "command": "pytest", "seconds": 1.0}
 

@@ -1,0 +1,100 @@
+"""Where a server's CPU goes during a burst: py-spy samples, summed by the code they land in.
+
+A target out of reach is explained by this breakdown in the report, e.g. how much of each
+delivery daphne's own stack (twisted, autobahn) takes whatever the application does.
+"""
+
+import asyncio
+import re
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+OTHER = "other (stdlib: json, threading, …)"
+LOOP = "asyncio event loop and selectors"
+_STDLIB = {LOOP, OTHER}
+# Sampled frames are credited to the first of these their file path mentions.
+AREAS = {
+    "daphne stack (twisted, autobahn, daphne)": ("twisted/", "autobahn/", "daphne/"),
+    "uvicorn stack (uvicorn, websockets, h11)": ("uvicorn/", "websockets/", "h11/"),
+    "Relayman sockets/": ("sockets/",),
+    "Relayman events/ (incl. embedded layer)": ("events/",),
+    "channels, channels_redis, redis": ("channels/", "channels_redis/", "redis/"),
+    "Django, DRF, adrf, asgiref, whitenoise": (
+        "django/",
+        "rest_framework/",
+        "adrf/",
+        "asgiref/",
+        "whitenoise/",
+    ),
+    LOOP: ("asyncio/", "selectors.py"),
+    "bench floor": ("bench/",),
+}
+_LOCATION = re.compile(r"\(([^)]*)\)$")
+
+
+def py_spy() -> str | None:
+    """The py-spy executable beside this Python (bench/requirements.txt installs it)."""
+    candidate = Path(sys.executable).parent / "py-spy"
+    return str(candidate) if candidate.exists() else shutil.which("py-spy")
+
+
+class Recording:
+    """`async with Recording(pid)`: samples the process for as long as the block runs."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.path = Path(tempfile.mkstemp(prefix="relayman-py-spy-", suffix=".txt")[1])
+        self.process = None
+        self.shares: dict[str, float] = {}
+
+    async def __aenter__(self) -> "Recording":
+        executable = py_spy()
+        if executable:
+            self.process = await asyncio.create_subprocess_exec(
+                *[executable, "record", "--pid", str(self.pid), "--format", "raw"],
+                *["--rate", "250", "--output", str(self.path)],
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.sleep(0.5)  # attached before the load starts
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(2)  # py-spy writes its samples on SIGINT
+        await asyncio.wait_for(self.process.wait(), 30)
+        self.shares = shares(self.path.read_text())
+        self.path.unlink(missing_ok=True)
+
+
+def shares(raw: str) -> dict[str, float]:
+    """Fraction of the event loop thread's busy samples spent in each area.
+
+    A sample is credited to the innermost library frame below the event loop's dispatch, so a
+    syscall or `call_soon` counts for whichever code asked for it (twisted's `addWriter`, the
+    layer waking a receiver); only the loop's own bookkeeping is left to asyncio.
+    """
+    counts: Counter = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or "run_forever" not in stack:  # idle threads: the thread pool, timers
+            continue
+        frames = stack.split(";")
+        if "select (selectors.py" in frames[-1]:  # waiting for the network: idle, not work
+            continue
+        # Below the loop running one callback (Handle._run), the callback's own frames.
+        runs = [i for i, frame in enumerate(frames) if frame.startswith("Handle._run ")]
+        owners = (_area(f) for f in reversed(frames[runs[-1] + 1 :] if runs else []))
+        counts[next((a for a in owners if a not in _STDLIB), _area(frames[-1]))] += int(count)
+    total = sum(counts.values())
+    return {area: n / total for area, n in counts.most_common()} if total else {}
+
+
+def _area(frame: str) -> str:
+    match = _LOCATION.search(frame)
+    path = match.group(1) if match else frame
+    return next((a for a, marks in AREAS.items() if any(m in path for m in marks)), OTHER)
