@@ -23,10 +23,10 @@ class MalformedBody(ValueError):
 def mode_for(content_type: str, headers: Mapping[str, str]) -> str | None:
     """Content mode per the HTTP binding; None when the request is none of the three."""
     media_type = media_type_of(content_type)
-    if media_type.startswith("application/cloudevents-batch"):
-        return BATCH
     if media_type.startswith("application/cloudevents"):
-        return STRUCTURED
+        if not _is_json(media_type):
+            return None  # an event format other than JSON (e.g. +xml): not supported
+        return BATCH if media_type.startswith("application/cloudevents-batch") else STRUCTURED
     if "ce-specversion" in headers:
         return BINARY
     if media_type == "application/json":
@@ -94,9 +94,20 @@ def _percent_decode(raw: str) -> str:
     return unquote_to_bytes(raw.strip(" \t").encode("latin-1")).decode("utf-8")
 
 
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 def _body_data(media_type: str, content_type: str, body: bytes) -> dict:
-    if media_type == "application/json" or media_type.endswith("+json"):
+    if _is_json(media_type):
         return {"data": decode_json(body)}
+    if not media_type:
+        # No Content-Type: JSON is assumed (JSON event format, 3.1), as the cloudevents SDK
+        # sends it; a body that is not JSON still travels, as bytes.
+        try:
+            return {"data": decode_json(body)}
+        except MalformedBody:
+            pass
     if media_type.startswith("text/"):
         charset = _charset(content_type) or "utf-8"
         try:

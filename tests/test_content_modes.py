@@ -53,6 +53,9 @@ def wire(text: str) -> str:
         ("application/x-www-form-urlencoded", {}, None),
         ("", {}, None),
         ("text/plain", {"ce-id": "1", "ce-source": "/s", "ce-type": "t"}, None),
+        # Event formats other than JSON are not supported, even with ce- headers.
+        ("application/cloudevents+xml", {}, None),
+        ("application/cloudevents-batch+avro", CE_HEADERS, None),
     ],
 )
 def test_mode_follows_the_http_binding(content_type, headers, mode):
@@ -212,6 +215,13 @@ def test_binary_other_body_becomes_data_base64(content_type):
     event = binary_event(CE_HEADERS, content_type, body)
     assert base64.b64decode(event["data_base64"]) == body
     assert "data" not in event
+
+
+@pytest.mark.parametrize("body, data", [(b'{"id": "1"}', {"id": "1"}), (b"[1, 2]", [1, 2])])
+def test_binary_json_body_without_content_type_is_data(body, data):
+    # JSON is assumed when no type is given (JSON event format 3.1), as the SDK sends it.
+    event = binary_event(CE_HEADERS, "", body)
+    assert event["data"] == data and "datacontenttype" not in event
 
 
 def test_binary_empty_body_means_no_data():

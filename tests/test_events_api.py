@@ -347,7 +347,15 @@ async def test_malformed_json_publishes_nothing(async_client):
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x", ""]
+    "content_type",
+    [
+        "text/plain",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+        "",
+        "application/cloudevents+xml",
+        "application/cloudevents-batch+avro",
+    ],
 )
 async def test_unsupported_media_type_is_a_415(async_client, content_type):
     event = new_event()
