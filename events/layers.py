@@ -5,7 +5,7 @@ Channels' `InMemoryChannelLayer` scans every channel and group on every `receive
 subscriber. This layer honours the same contract (send, receive, new_channel, groups, expiry,
 capacity, flush) while doing only the work each call needs:
 
-- each channel is a mailbox (a deque of `(expires_at, message)` plus the receivers waiting on it);
+- each channel is a mailbox (a list of `(expires_at, message)` plus the receivers waiting on it);
 - `group_send` copies the message once, then appends it to each member's mailbox, handing each a
   shallow copy of the top-level dict (values are shared, so they must be treated as read-only);
 - expiry is checked lazily, on the one mailbox being touched: a channel holding a message older
@@ -16,7 +16,6 @@ capacity, flush) while doing only the work each call needs:
 import asyncio
 import time
 import uuid
-from collections import deque
 from copy import deepcopy
 
 from channels.exceptions import ChannelFull
@@ -24,20 +23,24 @@ from channels.layers import BaseChannelLayer
 
 
 class _Mailbox:
-    """One channel's queued messages and the `receive` calls waiting for them."""
+    """One channel's queued messages and the `receive` calls waiting for them.
+
+    Lists rather than deques: there is a mailbox per socket, an empty deque takes 600 bytes, and
+    both stay short (messages are capped by the channel's capacity).
+    """
 
     __slots__ = ("messages", "capacity", "waiters")
 
     def __init__(self, capacity: int):
-        self.messages: deque = deque()
+        self.messages: list[tuple[float, dict]] = []
         self.capacity = capacity
-        self.waiters: deque[asyncio.Future] = deque()
+        self.waiters: list[asyncio.Future] = []
 
     def drop_expired(self, now: float) -> bool:
         """Drop messages past their expiry; True when any was dropped."""
         dropped = False
         while self.messages and self.messages[0][0] < now:
-            self.messages.popleft()
+            del self.messages[0]
             dropped = True
         return dropped
 
@@ -49,7 +52,7 @@ class _Mailbox:
         """Wake one waiting receiver. The message stays queued until a receiver takes it, so a
         receiver cancelled at the wrong moment never loses one."""
         while self.waiters:
-            waiter = self.waiters.popleft()
+            waiter = self.waiters.pop(0)
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -93,7 +96,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
                 if mailbox.drop_expired(time.time()):
                     self._leave_all_groups(channel)
                 if mailbox.messages:
-                    return mailbox.messages.popleft()[1]
+                    return mailbox.messages.pop(0)[1]
             waiter = asyncio.get_running_loop().create_future()
             mailbox.waiters.append(waiter)
             try:
