@@ -17,6 +17,9 @@ from .servers import Process, Servers
 
 CLIENT_PROCESSES = 2
 PACE_SECONDS = 0.05
+STALLED_PACE_SECONDS = 0.01
+# What Relayman logs when it closes a socket whose client stopped reading (close code 4008).
+SLOW_CLOSE_LOGGED = "code=4008"
 SETTLE_SECONDS = 0.5
 
 
@@ -31,6 +34,7 @@ class Plan:
     stalled_events: int = 200
     stalled_event_bytes: int = 32 * 1024
     stalled_peers: int = 20
+    stalled_rounds: int = 2
 
 
 QUICK = Plan(subscribers=[1000], ingest_seconds=1.5, stalled_events=120)
@@ -162,33 +166,47 @@ async def fan_out(target: Target, count: int, plan: Plan, paced: bool, profile: 
 
 
 async def stalled_reader(target: Target, plan: Plan) -> dict:
-    """Large events to a few readers, with and without one socket that stopped reading."""
-    runs = {}
-    for stalled in (0, 1):
-        source = f"/bench/{target.name}/stalled-{stalled}"
-        clients, _ = await Clients.start(target.ws_urls()[:1], plan.stalled_peers, source, stalled)
-        rss = target.rss_kib()
-        poster = Poster("127.0.0.1", target.nodes[0].port)
-        await clients.command({"expect": plan.stalled_events, "timeout": 60})
-        await clients.read()
-        for seq in range(plan.stalled_events):
-            sent = time.monotonic()
-            await post_event(poster, "/events", event(source, seq, plan.stalled_event_bytes))
-            await asyncio.sleep(max(0.0, sent + PACE_SECONDS / 5 - time.monotonic()))
-        (report,) = await clients.read()
-        growth = target.rss_kib() - rss
-        await clients.command({"stalled": True})
-        (ended,) = await clients.read()
-        await poster.close()
-        await clients.close()
-        runs[stalled] = {
-            "deliveries": report["deliveries"],
-            "expected": report["expected"],
-            "p99_ms": percentile(report["latencies"], 0.99) * 1000,
-            "rss_growth_kib": growth,
-            "stalled_socket": ended["stalled"][0] if stalled else None,
-        }
-    return {"without": runs[0], "with": runs[1]}
+    """Large events to a few readers, without and with one more socket that stopped reading.
+
+    The two runs alternate, `plan.stalled_rounds` times each, and each keeps its best p99: on a
+    shared machine a busy moment would otherwise decide the comparison.
+    """
+    runs = {False: [], True: []}
+    for _ in range(plan.stalled_rounds):
+        for stalled in runs:
+            runs[stalled].append(await _stalled_run(target, plan, stalled))
+    best = {stalled: min(rs, key=lambda run: run["p99_ms"]) for stalled, rs in runs.items()}
+    return {
+        "without": best[False],
+        "with": best[True],
+        "slow_closes_logged": sum(node.logs().count(SLOW_CLOSE_LOGGED) for node in target.nodes),
+    }
+
+
+async def _stalled_run(target: Target, plan: Plan, stalled: bool) -> dict:
+    source = f"/bench/{target.name}/stalled-{stalled}-{time.monotonic()}"
+    clients, _ = await Clients.start(target.ws_urls()[:1], plan.stalled_peers, source, int(stalled))
+    rss = target.rss_kib()
+    poster = Poster("127.0.0.1", target.nodes[0].port)
+    await clients.command({"expect": plan.stalled_events, "timeout": 60})
+    await clients.read()
+    for seq in range(plan.stalled_events):
+        sent = time.monotonic()
+        await post_event(poster, "/events", event(source, seq, plan.stalled_event_bytes))
+        await asyncio.sleep(max(0.0, sent + STALLED_PACE_SECONDS - time.monotonic()))
+    (report,) = await clients.read()
+    growth = target.rss_kib() - rss
+    await clients.command({"stalled": True})
+    (ended,) = await clients.read()
+    await poster.close()
+    await clients.close()
+    return {
+        "deliveries": report["deliveries"],
+        "expected": report["expected"],
+        "p99_ms": percentile(report["latencies"], 0.99) * 1000,
+        "rss_growth_kib": growth,
+        "stalled_socket": ended["stalled"][0] if stalled else None,
+    }
 
 
 async def ingest(target: Target, plan: Plan, path: str = "/events", batches: bool = True) -> dict:

@@ -14,6 +14,7 @@ TINY = Plan(
     stalled_events=3,
     stalled_event_bytes=64,
     stalled_peers=2,
+    stalled_rounds=1,
 )
 TARGETS = ("floor", "daphne", "uvicorn", "redis")
 
