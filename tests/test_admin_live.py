@@ -5,7 +5,11 @@ operator saves on node A's admin, and node B's producers and sockets see the eff
 """
 
 import asyncio
+import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -15,8 +19,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.support.admin_browser import AdminBrowser, create_superuser, eventually
-from tests.support.server import Server
+from tests.support.admin_browser import (
+    PASSWORD,
+    USERNAME,
+    AdminBrowser,
+    create_superuser,
+    eventually,
+)
+from tests.support.server import ROOT, Server, free_port
 from tests.support.sockets_client import PhoenixClient, new_source
 
 WITHIN = 5.0
@@ -36,7 +46,7 @@ def nodes():
 
 @pytest.fixture
 def admin(nodes):
-    browser = AdminBrowser(nodes[0])
+    browser = AdminBrowser(nodes[0].url)
     yield browser
     browser.save_settings()  # every field empty: the server's settings again
     browser.close()
@@ -129,3 +139,43 @@ async def _eventually_async(check, what: str) -> None:
     async with asyncio.timeout(WITHIN):
         while not await check():
             await asyncio.sleep(0.05)
+
+
+def test_bin_serve_creates_the_first_admin_and_serves_the_admins_static_files(tmp_path):
+    """The container's command, as the README tells operators to use it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "BIND": "127.0.0.1",
+        "PORT": str(port),
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "DJANGO_SUPERUSER_USERNAME": USERNAME,
+        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+        "DJANGO_SUPERUSER_EMAIL": "operator@example.com",
+    }
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        serve = subprocess.Popen([ROOT / "bin" / "serve"], env=env, stdout=output, stderr=output)
+    try:
+        eventually(lambda: _answers(url, serve, log), "bin/serve answering", timeout=60)
+        css = httpx.get(f"{url}/static/admin/css/base.css", timeout=5)
+        assert css.status_code == 200
+        assert css.headers["Content-Type"].startswith("text/css")
+        assert b"body" in css.content
+
+        AdminBrowser(url).close()  # logs in as the user bin/serve created
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=10)
+
+
+def _answers(url: str, process: subprocess.Popen, log: Path) -> bool:
+    assert process.poll() is None, f"bin/serve exited:\n{log.read_text()}"
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -27,7 +27,7 @@ def relay():
 @pytest.fixture(scope="module")
 def keys(relay):
     """Keys by name: "shop" (/shop/, /outlets/1/), "anything" (*), "revoked" (inactive)."""
-    admin = AdminBrowser(relay)
+    admin = AdminBrowser(relay.url)
     shop, _ = admin.add_key("shop", "/shop/\n/outlets/1/")
     anything, _ = admin.add_key("anything", "*")
     revoked, revoked_url = admin.add_key("revoked", "/shop/")
@@ -59,6 +59,32 @@ def assert_403(response: httpx.Response, detail: str) -> None:
     assert response.status_code == 403, response.text
     assert "WWW-Authenticate" not in response.headers
     assert response.json() == {"detail": detail}
+
+
+# The key format (pure functions)
+
+
+def test_a_new_key_is_its_public_id_and_256_random_bits():
+    key, key_id = producer_keys.new_key()
+
+    assert key.startswith(f"rmk_{key_id}_") and len(key_id) == 16
+    assert len(key[len("rmk_") + 17 :]) == 43  # token_urlsafe(32): 256 bits in base64url
+    assert producer_keys.key_id_of(key) == key_id
+    assert producer_keys.hash_key(key) != producer_keys.hash_key(producer_keys.new_key()[0])
+
+
+@pytest.mark.parametrize("text", ["", "rmk_", "rmk_0123456789abcdef", "rmk_0123456789abcdef_", "x"])
+def test_text_not_shaped_like_a_key_has_no_key_id(text):
+    assert producer_keys.key_id_of(text) is None
+
+
+def test_uncovered_sources_are_named_once_each_in_order():
+    prefixes = ("/shop/", "/outlets/1/")
+    sources = ["/shop/1", "/b", "/outlets/1/x", "/a", "/b", "/outlets/10"]
+
+    assert producer_keys.uncovered(prefixes, sources) == ["/b", "/a", "/outlets/10"]
+    assert producer_keys.uncovered(("*",), sources) == []
+    assert producer_keys.uncovered((), ["/x"]) == ["/x"]
 
 
 # 401: no usable key

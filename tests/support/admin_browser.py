@@ -43,8 +43,8 @@ def create_superuser(server: Server) -> None:
 class AdminBrowser:
     """A logged-in admin session on one server."""
 
-    def __init__(self, server: Server):
-        self.http = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
+    def __init__(self, url: str):
+        self.http = httpx.Client(base_url=url, timeout=10, follow_redirects=False)
         login = self.submit("/admin/login/", {"username": USERNAME, "password": PASSWORD})
         assert login.status_code == 302, _errors(login.text)
 
