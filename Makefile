@@ -7,10 +7,14 @@ BIN := $(VENV)/bin
 PORT ?= 4000
 JS := tests/js
 
-.PHONY: run test lint format venv js-deps browser clean bench bench-quick
+.PHONY: run run-cluster test lint format venv js-deps browser clean bench bench-quick
 
 run: $(VENV)/.runtime
 	PYTHON=$(BIN)/python PORT=$(PORT) bin/serve
+
+# Redis (port 6380) and two nodes (4001, 4002) sharing it: README, "Scaling out".
+run-cluster: $(VENV)/.runtime
+	PYTHON=$(BIN)/python bin/run-cluster
 
 test: $(VENV)/.dev js-deps browser
 	$(BIN)/ruff check .

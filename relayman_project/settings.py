@@ -6,7 +6,7 @@ Every variable is listed, with its default, in the README's configuration table.
 import logging
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -128,7 +128,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 
 
 def redis_host(url: str) -> dict:
-    """channels-redis connection options: REDIS_URL, plus the REDIS_SSL_* ones for rediss://."""
+    """channels-redis connection options from REDIS_URL, REDIS_SSL_* and REDIS_SENTINEL*."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise ImproperlyConfigured(
@@ -138,19 +138,38 @@ def redis_host(url: str) -> dict:
     db = parts.path.strip("/")
     if db and not db.isdigit():
         raise ImproperlyConfigured(f"REDIS_URL's database number must be an integer, got {db!r}")
-    host = {"address": url}
+    tls = {}
     for option in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
         value = os.environ.get(f"REDIS_{option.upper()}", "").strip()
         if value and parts.scheme != "rediss":
             raise ImproperlyConfigured(f"REDIS_{option.upper()} needs a rediss:// REDIS_URL")
         if value:
-            host[option] = value
-    cert_reqs = host.get("ssl_cert_reqs", "required")
+            tls[option] = value
+    cert_reqs = tls.get("ssl_cert_reqs", "required")
     if cert_reqs not in ("required", "optional", "none"):
         raise ImproperlyConfigured(
             f"REDIS_SSL_CERT_REQS must be required, optional or none, got {cert_reqs!r}"
         )
-    return host
+    sentinels = env_list("REDIS_SENTINELS")
+    if not sentinels:
+        return {"address": url, **tls}
+    # Behind Sentinel, the Sentinels name the master's address; REDIS_URL gives all the rest.
+    return {
+        "sentinels": [sentinel_address(sentinel) for sentinel in sentinels],
+        "master_name": os.environ.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster",
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "db": int(db or 0),
+        "ssl": parts.scheme == "rediss",
+        **tls,
+    }
+
+
+def sentinel_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS must list host:port pairs, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 if REDIS_URL:

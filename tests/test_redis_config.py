@@ -1,6 +1,7 @@
 """REDIS_URL and the REDIS_* variables: what they configure, how bad values are refused, and TLS,
 passwords and database numbers against a real redis-server."""
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -10,16 +11,18 @@ import httpx
 import pytest
 
 from relayman_project import settings as project_settings
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisSentinel, RedisServer
 from tests.support.server import ROOT
 from tests.support.sockets_client import new_source, phoenix, post_event
 
+# Sentinel waits 300 ms before it calls the master down, then promotes the replica.
+FAILOVER_WITHIN = 15
 SSL_VARIABLES = ("REDIS_SSL_CA_CERTS", "REDIS_SSL_CERTFILE", "REDIS_SSL_KEYFILE")
 
 
 @pytest.fixture(autouse=True)
 def no_ssl_variables(monkeypatch):
-    for name in (*SSL_VARIABLES, "REDIS_SSL_CERT_REQS"):
+    for name in (*SSL_VARIABLES, "REDIS_SSL_CERT_REQS", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -40,6 +43,19 @@ def test_tls_options_come_from_the_environment(monkeypatch):
         "ssl_certfile": "/etc/redis/redis_ssl_certfile.pem",
         "ssl_keyfile": "/etc/redis/redis_ssl_keyfile.pem",
         "ssl_cert_reqs": "optional",
+    }
+
+
+def test_sentinels_name_the_master_and_redis_url_gives_the_rest(monkeypatch):
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.1:26379, [fd00::2]:26380")
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "relay")
+    assert project_settings.redis_host("redis://app:p%40ss@sentinel/4") == {
+        "sentinels": [("10.0.0.1", 26379), ("fd00::2", 26380)],
+        "master_name": "relay",
+        "username": "app",
+        "password": "p@ss",
+        "db": 4,
+        "ssl": False,
     }
 
 
@@ -138,3 +154,42 @@ async def test_a_node_redis_refuses_is_alive_but_not_ready(
         assert response.json()["detail"].startswith("Redis is unreachable")
     assert "event=publish_unavailable" in node.logs()
     assert re.search(logged, node.logs()), node.logs()
+
+
+async def test_through_sentinel_delivery_survives_a_failover(make_server):
+    """Nodes find the master through Sentinel; when it dies, a replica takes over and the same
+    sockets, without rejoining, get the next events."""
+    with (
+        RedisServer(password="pw") as master,
+        RedisServer(password="pw", replica_of=master),
+        RedisSentinel(master, "relay") as sentinel,
+    ):
+        env = {
+            "REDIS_URL": "redis://:pw@unused-behind-sentinel/2",
+            "REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}",
+            "REDIS_SENTINEL_MASTER": "relay",
+        }
+        a, b = make_server(env=env), make_server(env=env)
+        source = new_source()
+        async with httpx.AsyncClient(timeout=5) as http, phoenix(b) as client:
+            assert (await http.get(f"{a.url}/readyz")).status_code == 200
+            await client.join(f"source:{source}")
+            event = await post_event(a, source)
+            assert await client.recv() == [None, None, f"source:{source}", "created", event]
+
+            master.kill()
+            async with asyncio.timeout(FAILOVER_WITHIN):
+                while True:  # 503s until Sentinel has promoted the replica
+                    response = await http.post(
+                        f"{a.url}/events", json={"id": "1", "source": source, "type": "after"}
+                    )
+                    if response.status_code == 201:
+                        try:
+                            async with asyncio.timeout(0.5):
+                                if (await client.recv())[3] == "after":
+                                    break
+                        except TimeoutError:
+                            pass
+                    else:
+                        assert response.status_code == 503
+                        await asyncio.sleep(0.1)

@@ -37,10 +37,13 @@ def require_tool(name: str, package: str) -> str:
 class RedisServer:
     """One `redis-server` process listening on 127.0.0.1 only."""
 
-    def __init__(self, password: str | None = None, tls: bool = False):
+    def __init__(
+        self, password: str | None = None, tls: bool = False, replica_of: "RedisServer" = None
+    ):
         self.executable = require_tool("redis-server", "redis-server")
         self.port = free_port()
         self.password = password
+        self.replica_of = replica_of
         self.dir = Path(tempfile.mkdtemp(prefix="relayman-redis-"))
         self.tls = tls
         if tls:
@@ -53,6 +56,12 @@ class RedisServer:
         return f"{scheme}://{auth}127.0.0.1:{self.port}/{db}"
 
     def start(self) -> "RedisServer":
+        log = (self.dir / "redis.log").open("ab")
+        self.process = subprocess.Popen(self._command(), stdout=log, stderr=log)
+        self._wait_ready()
+        return self
+
+    def _command(self) -> list[str]:
         args = [self.executable, "--bind", "127.0.0.1", "--dir", str(self.dir)]
         args += ["--save", "", "--appendonly", "no"]
         if self.tls:
@@ -66,11 +75,10 @@ class RedisServer:
         else:
             args += ["--port", str(self.port)]
         if self.password:
-            args += ["--requirepass", self.password]
-        log = (self.dir / "redis.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=log)
-        self._wait_ready()
-        return self
+            args += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.replica_of:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
+        return args
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -120,6 +128,32 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class RedisSentinel(RedisServer):
+    """A Sentinel that names `master` as the master of the service `name`.
+
+    It acts fast, for tests: a master silent for 300 ms is down, and a replica takes over.
+    """
+
+    def __init__(self, master: RedisServer, name: str = "mymaster"):
+        super().__init__()
+        self.master, self.name = master, name
+
+    def _command(self) -> list[str]:
+        config = self.dir / "sentinel.conf"  # Sentinel rewrites its configuration file
+        lines = [
+            "bind 127.0.0.1",
+            f"port {self.port}",
+            f"dir {self.dir}",
+            f"sentinel monitor {self.name} 127.0.0.1 {self.master.port} 1",
+            f"sentinel down-after-milliseconds {self.name} 300",
+            f"sentinel failover-timeout {self.name} 2000",
+        ]
+        if self.master.password:
+            lines.append(f"sentinel auth-pass {self.name} {self.master.password}")
+        config.write_text("\n".join(lines) + "\n")
+        return [self.executable, str(config), "--sentinel"]
 
 
 def make_certificates(directory: Path) -> None:
