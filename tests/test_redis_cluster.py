@@ -142,7 +142,7 @@ async def test_readiness_with_redis_reachable(nodes):
             )
 
 
-async def test_a_burst_reaches_every_subscriber_on_both_nodes(nodes):
+async def test_a_burst_reaches_every_subscriber_on_both_nodes(nodes, capsys):
     """1,000 events, posted in batches to both nodes, to 200 subscribers spread over both."""
     a, b = nodes
     source = new_source()
@@ -179,8 +179,9 @@ async def test_a_burst_reaches_every_subscriber_on_both_nodes(nodes):
         elapsed = time.monotonic() - started
     assert all(ids_ == ids for ids_ in received)
     deliveries = BURST_EVENTS * BURST_SUBSCRIBERS
-    print(
-        f"\nburst: {BURST_EVENTS} events to {BURST_SUBSCRIBERS} subscribers on 2 nodes: "
-        f"posted in {posted:.2f}s, all {deliveries} deliveries in {elapsed:.2f}s "
-        f"({deliveries / elapsed:,.0f}/s)"
-    )
+    with capsys.disabled():  # shown on every run, not only when the test fails
+        print(
+            f"\nburst: {BURST_EVENTS} events to {BURST_SUBSCRIBERS} subscribers on 2 nodes: "
+            f"posted in {posted:.2f}s, all {deliveries} deliveries in {elapsed:.2f}s "
+            f"({deliveries / elapsed:,.0f}/s)"
+        )

@@ -5,6 +5,7 @@ restarts, empty, on the same port: the same sockets must get the next events wit
 """
 
 import asyncio
+import socket
 import time
 
 import httpx
@@ -17,6 +18,7 @@ from tests.support.sockets_client import new_source, phoenix, post_event
 ANSWER_WITHIN = 2
 RECOVERY_WITHIN = 10
 STREAM_INTERVAL = 0.02
+EVENT = {"id": "1", "source": "/silent", "type": "created"}
 
 
 @pytest.fixture
@@ -107,7 +109,12 @@ async def test_redis_outage_and_recovery(cluster):
 
     for node in (a, b):  # one line when Redis goes, one when it is back: not one a second
         logs = node.logs()
-        for line in ("redis_unavailable", "redis_restored", "publish_unavailable"):
+        for line in (
+            "redis_unavailable",
+            "redis_restored",
+            "publish_unavailable",
+            "publish_restored",
+        ):
             assert logs.count(f"event={line} ") == 1, (line, logs)
 
 
@@ -126,6 +133,19 @@ async def test_a_node_started_before_redis_relays_once_redis_is_up(make_server):
             assert await _named(client, "after", 1) == [event]
     finally:
         redis.close()
+
+
+async def test_a_redis_that_never_answers_gets_a_503_within_2_seconds(make_server):
+    """A Redis that accepts connections and then says nothing (hung, or a black-holed route)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        node = make_server(env={"REDIS_URL": f"redis://127.0.0.1:{silent.getsockname()[1]}/0"})
+        async with httpx.AsyncClient(timeout=10) as http:
+            for method, path, body in (("GET", "/readyz", None), ("POST", "/events", EVENT)):
+                started = time.monotonic()
+                response = await http.request(method, f"{node.url}{path}", json=body)
+                assert response.status_code == 503
+                assert time.monotonic() - started < ANSWER_WITHIN
+        assert "no answer within 1.0s" in node.logs()
 
 
 async def _post_stream(http, nodes, source) -> list[tuple[int, int, float]]:
