@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import escape
 
 from . import config, producer_keys
 from .models import ProducerKey, RelaySettings
@@ -30,10 +31,11 @@ class RelaySettingsAdmin(admin.ModelAdmin):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         name = db_field.name.upper()
         if field is not None and name in config.DEFAULTS:
-            fallback = f"the server's setting ({_describe(name, config.default(name))})"
+            # The admin renders help texts as HTML, and the setting may come from anywhere.
+            fallback = f"the server's setting ({escape(_describe(name, config.default(name)))})"
             field.help_text = f"{field.help_text} Empty means {fallback}."
             if getattr(field, "choices", None):
-                field.choices = [("", fallback.capitalize())] + [
+                field.choices = [("", "T" + fallback[1:])] + [
                     choice for choice in field.choices if choice[0] != ""
                 ]
         return field

@@ -44,7 +44,11 @@ _loaded = threading.Event()
 
 
 def current() -> Snapshot:
-    """The latest snapshot. A process's first call starts the refresher and waits for its load."""
+    """The latest snapshot.
+
+    A process's first call starts the refresher and waits for its first load (milliseconds),
+    so that no request is served before the process knows whether keys are required.
+    """
     snapshot = _current
     if snapshot is None:
         snapshot = _start()
@@ -61,19 +65,20 @@ def record_use(key_id: str) -> None:
 
 
 def _start() -> Snapshot:
-    global _refresher
+    global _refresher, _current
     with _start_lock:
         if _refresher is None:
             _refresher = threading.Thread(
                 target=_refresh_forever, name="relayman-settings", daemon=True
             )
             _refresher.start()
-    if not _loaded.wait(FIRST_LOAD_TIMEOUT):
+    if not _loaded.wait(FIRST_LOAD_TIMEOUT) and _current is None:
         logger.warning(
             "event=settings_slow timeout=%ss: using the server's settings until the first load",
             FIRST_LOAD_TIMEOUT,
         )
-    return _current or EMPTY
+        _current = EMPTY  # the refresher replaces it once the database answers
+    return _current
 
 
 def _refresh_forever() -> None:
