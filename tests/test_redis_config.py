@@ -97,6 +97,13 @@ def test_a_node_with_a_bad_redis_url_does_not_start():
     assert "ImproperlyConfigured: REDIS_URL must look like redis://" in result.stderr
 
 
+async def test_without_redis_url_a_node_is_ready(server):
+    """The embedded layer needs no Redis: readiness is 200, as liveness is."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.get(f"{server.url}/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": 200, "message": "OK"})
+
+
 @pytest.fixture(scope="module")
 def tls_redis():
     """Redis over TLS only, with a password, requiring a client certificate."""
