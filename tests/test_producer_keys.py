@@ -4,6 +4,8 @@ The server requires keys from its environment (RELAYMAN_REQUIRE_PRODUCER_KEYS=tr
 are added in its admin, as an operator would. A subscriber's socket shows what was published.
 """
 
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 
 from events import producer_keys
 from tests.support.admin_browser import AdminBrowser, create_superuser, eventually
-from tests.support.server import Server
+from tests.support.server import ROOT, Server
 from tests.support.sockets_client import new_source, phoenix
 
 BATCH = "application/cloudevents-batch+json"
@@ -227,3 +229,23 @@ async def test_without_required_keys_an_authorization_header_changes_nothing(ser
 
         assert response.status_code == 201, response.text
         assert (await subscriber.recv())[3] == "created"
+
+
+# Without a readable database
+
+
+def test_keys_required_by_the_environment_stay_required_until_the_database_answers(tmp_path):
+    relay = Server(env={"RELAYMAN_REQUIRE_PRODUCER_KEYS": "true"}, database=tmp_path / "db.sqlite3")
+    relay._migrated = True  # start on an empty database: the admin's tables do not exist yet
+    with relay:
+        stranger, _ = producer_keys.new_key()
+
+        assert_401(post(relay, event("/shop/1"), stranger), "Unknown producer key.")
+        assert post(relay, event("/shop/1")).status_code == 401
+        assert "event=settings_load_failed" in relay.logs()
+
+        migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+        subprocess.run(migrate, cwd=ROOT, env=relay.env, check=True)
+
+        eventually(lambda: "event=settings_load_recovered" in relay.logs(), "recovery logged")
+        assert relay.logs().count("event=settings_load_failed") == 1  # once, not every second
