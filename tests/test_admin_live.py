@@ -40,8 +40,8 @@ def nodes():
     node_b = Server(database=database).start()
     create_superuser(node_a)
     yield node_a, node_b
-    node_b.stop()
-    node_a.close()  # removes the shared database too
+    node_b.close()  # removes the shared database too
+    node_a.close()
 
 
 @pytest.fixture
