@@ -63,6 +63,7 @@ class EventsView(APIView):
         size = max(declared, len(body))
         if size > limit:
             raise PayloadTooLarge(
-                f"The body is {size} bytes; the limit is {limit} bytes (RELAYMAN_MAX_EVENT_BYTES)"
+                f"The body is {size} bytes; the limit is {limit} bytes (RELAYMAN_MAX_EVENT_BYTES, "
+                "or 'maximum event size' in the admin's relay settings)"
             )
         return body

@@ -413,7 +413,8 @@ async def test_body_over_the_limit_is_a_413(async_client, small_limit, content_t
     async with GroupListener(event["source"]) as listener:
         response = await post(async_client, body, content_type)
         assert assert_error(response, 413) == {
-            "detail": "The body is 201 bytes; the limit is 200 bytes (RELAYMAN_MAX_EVENT_BYTES)"
+            "detail": "The body is 201 bytes; the limit is 200 bytes (RELAYMAN_MAX_EVENT_BYTES, "
+            "or 'maximum event size' in the admin's relay settings)"
         }
         await assert_nothing_published(async_client, listener)
 

@@ -264,7 +264,7 @@ async def test_a_body_over_the_limit_is_a_413_and_pushes_nothing(limited_server,
         assert response.status_code == 413, response.text
         assert response.json() == {
             "detail": f"The body is {LIMIT + 1} bytes; the limit is {LIMIT} bytes "
-            "(RELAYMAN_MAX_EVENT_BYTES)"
+            "(RELAYMAN_MAX_EVENT_BYTES, or 'maximum event size' in the admin's relay settings)"
         }
         await expect_nothing_pushed(limited_server, client, source)
 
