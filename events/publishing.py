@@ -17,10 +17,7 @@ from functools import lru_cache
 from channels.layers import get_channel_layer
 from rest_framework import exceptions, status
 
-try:
-    from .redis_layer import UNAVAILABLE
-except ImportError:  # channels-redis is an optional extra of the package: no Redis, no Redis errors
-    UNAVAILABLE = (OSError,)
+from .redis_layer import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
