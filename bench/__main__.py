@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import report
-from .harness import QUICK, Plan, run
+from .harness import FULL, QUICK, run
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "make bench-quick" if args.quick else "make bench",
     }
-    results |= asyncio.run(run(QUICK if args.quick else Plan(), log=log))
+    results |= asyncio.run(run(QUICK if args.quick else FULL, log=log))
     results["seconds"] = time.monotonic() - started
     print(report.write(results, args.out))
     log(f"wrote {args.out}/latest.md, .json and .png; server logs: {results['logs']}")

@@ -29,6 +29,7 @@ class Plan:
 
     subscribers: list[int] = field(default_factory=lambda: [1000, 5000])
     events: int = 20
+    rounds: int = 1  # bursts (and paced runs) per figure, measured together
     paced_subscribers: int = 1000
     ingest_seconds: float = 3.0
     stalled_events: int = 200
@@ -37,6 +38,7 @@ class Plan:
     stalled_rounds: int = 2
 
 
+FULL = Plan(rounds=3)
 QUICK = Plan(subscribers=[1000], ingest_seconds=1.5, stalled_events=120)
 
 
@@ -108,25 +110,30 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def deliver(target: Target, clients: Clients, source: str, plan: Plan, pace: float) -> dict:
-    """POST `plan.events` events (back to back, or `pace` seconds apart); measure deliveries."""
+    """POST `plan.events` events (back to back, or `pace` seconds apart), `plan.rounds` times;
+    measure the deliveries of all rounds together."""
     poster = Poster("127.0.0.1", target.nodes[0].port)
     await post_event(poster, "/events", event("/warm-up", 0))  # connection and code paths warm
     timeout = 30 + plan.events * pace
-    await clients.command({"expect": plan.events, "timeout": timeout})
-    await clients.read()  # armed
-    cpu = target.cpu_seconds()
-    started = time.monotonic()
-    for seq in range(plan.events):
-        sent = time.monotonic()
-        await post_event(poster, "/events", event(source, seq))
-        if pace:
-            await asyncio.sleep(max(0.0, sent + pace - time.monotonic()))
-    reports = await clients.read()
-    cpu = target.cpu_seconds() - cpu
+    cpu = elapsed = 0.0
+    reports = []
+    for _ in range(plan.rounds):
+        await clients.command({"expect": plan.events, "timeout": timeout})
+        await clients.read()  # armed
+        cpu -= target.cpu_seconds()
+        started = time.monotonic()
+        for seq in range(plan.events):
+            sent = time.monotonic()
+            await post_event(poster, "/events", event(source, seq))
+            if pace:
+                await asyncio.sleep(max(0.0, sent + pace - time.monotonic()))
+        round_reports = await clients.read()
+        cpu += target.cpu_seconds()
+        elapsed += max(r["last"] for r in round_reports) - started
+        reports += round_reports
     await poster.close()
     deliveries = sum(r["deliveries"] for r in reports)
     latencies = [v for r in reports for v in r["latencies"]]
-    elapsed = max(r["last"] for r in reports) - started
     return {
         "deliveries": deliveries,
         "expected": sum(r["expected"] for r in reports),

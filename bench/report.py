@@ -5,6 +5,8 @@ import os
 import platform
 from pathlib import Path
 
+from .harness import CLIENT_PROCESSES
+
 COMPARED = ("daphne", "uvicorn", "redis")
 TITLES = {
     "floor": "floor",
@@ -126,7 +128,7 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
             )
             lost = daphne["expected"] - daphne["deliveries"]
             check(
-                f"{count:,} subs × {plan['events']} burst: every delivery arrives",
+                f"{count:,} subs × {plan['events']}-event bursts: every delivery arrives",
                 f"{daphne['deliveries']:,}/{daphne['expected']:,}, {daphne['duplicates']} dup.",
                 lost == 0 and daphne["duplicates"] == 0,
             )
@@ -235,8 +237,11 @@ def markdown(results: dict) -> str:
         f"Run {results['started']} on {machine()}; `{results['command']}`, "
         f"{results['seconds']:.0f} s.",
         "",
-        "Each figure is from one run; `× floor` divides it by the floor's figure "
-        "(for CPU, latency and memory lower is better, for rates higher is better).",
+        "Each figure is from this one run; `× floor` divides it by the floor's figure "
+        "(for CPU, latency and memory lower is better, for rates higher is better). "
+        f"Subscribers speak Phoenix V2 from {CLIENT_PROCESSES} load-client processes; a burst "
+        f"is {results['plan']['events']} events POSTed back to back, a paced run the same "
+        f"50 ms apart, {results['plan']['rounds']} of each per figure.",
         "",
         table(results),
         "",
