@@ -5,7 +5,7 @@
 Django loads its apps, before models may be.
 """
 
-_API = ("publish", "apublish", "publish_on_commit", "InvalidEvent")
+_API = ("publish", "apublish", "publish_on_commit", "InvalidEvent", "LayerUnavailable")
 
 
 def __getattr__(name):

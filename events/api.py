@@ -18,7 +18,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from .cloudevent import InvalidEvent, validate_event
+from .publishing import LayerUnavailable
 from .publishing import publish as publish_events
+
+__all__ = ["InvalidEvent", "LayerUnavailable", "apublish", "publish", "publish_on_commit"]
 
 
 def publish(event: Mapping | None = None, /, **attributes) -> dict:

@@ -7,6 +7,7 @@ a signal and from views.
 """
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -193,3 +194,30 @@ async def test_a_worker_process_publishes_through_redis_to_a_socket(redis_server
         assert worker.returncode == 0, worker.stderr
         published = json.loads(worker.stdout.strip().splitlines()[-1])
         assert await subscriber.recv() == [None, None, f"source:{source}", "created", published]
+
+
+def test_publish_raises_layer_unavailable_when_redis_is_down(redis_server, tmp_path):
+    redis_url = redis_server.url()
+    redis_server.kill()
+    code = (
+        "import events\n"
+        "try:\n"
+        "    events.publish(source='/down', type='created')\n"
+        "except events.LayerUnavailable as exc:\n"
+        "    print('unavailable:', exc.status_code, exc.detail)\n"
+    )
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SECRET_KEY": "test",
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert "unavailable: 503" in worker.stdout, worker.stdout
