@@ -152,6 +152,14 @@ def test_the_image_command_applied_migrations(container):
     assert applied > 0
 
 
+def test_the_image_command_lifts_daphnes_24_hour_socket_cut_off(container):
+    # bin/serve execs daphne, so the process started is the server itself. daphne closes every
+    # WebSocket after --websocket_timeout seconds (86400 by default) unless it is negative.
+    argv = Path(f"/proc/{container.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"daphne" in argv
+    assert argv[argv.index(b"--websocket_timeout") + 1] == b"-1"
+
+
 def test_the_image_command_answers_only_allowed_hosts(container):
     response = httpx.get(container.url("/healthz"), headers={"Host": "evil.example"}, timeout=5)
     assert response.status_code == 400
