@@ -5,6 +5,7 @@ delivery daphne's own stack (twisted, autobahn) takes whatever the application d
 """
 
 import asyncio
+import contextlib
 import re
 import shutil
 import sys
@@ -65,7 +66,9 @@ class Recording:
     async def __aexit__(self, *exc) -> None:
         if self.process is None:
             return
-        self.process.send_signal(2)  # py-spy writes its samples on SIGINT
+        if self.process.returncode is None:  # it may have failed (e.g. no ptrace allowed)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(2)  # py-spy writes its samples on SIGINT
         await asyncio.wait_for(self.process.wait(), 30)
         self.shares = shares(self.path.read_text())
         self.path.unlink(missing_ok=True)
