@@ -10,7 +10,9 @@ capacity, flush) while doing only the work each call needs:
   shallow copy of the top-level dict (values are shared, so they must be treated as read-only);
 - expiry is checked lazily, on the one mailbox being touched: a channel holding a message older
   than `expiry` has stopped receiving, so it is dropped from its groups, as Channels' layers do;
-- group membership older than `group_expiry` lapses when the group is next sent to.
+- group membership older than `group_expiry` lapses when the group is next sent to; by default
+  (None) it never does: a socket kept alive by heartbeats for days must keep receiving, and the
+  socket consumer discards its memberships however it ends.
 """
 
 import asyncio
@@ -63,9 +65,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
 
     extensions = ["groups", "flush"]
 
-    def __init__(
-        self, expiry=60, group_expiry=86400, capacity=100, channel_capacity=None, **kwargs
-    ):
+    def __init__(self, expiry=60, group_expiry=None, capacity=100, channel_capacity=None, **kwargs):
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)
         self.channel_capacity = self.compile_capacities(channel_capacity or {})
         self.group_expiry = group_expiry
@@ -152,7 +152,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
             return
         message = deepcopy(message)
         now = time.time()
-        lapsed_before = now - self.group_expiry
+        lapsed_before = now - self.group_expiry if self.group_expiry is not None else 0.0
         for channel, joined_at in list(members.items()):
             if joined_at < lapsed_before:
                 self._discard(group, channel)

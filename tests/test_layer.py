@@ -133,6 +133,15 @@ async def test_group_membership_lapses_after_group_expiry(clock):
     assert "old" not in layer.mailboxes
 
 
+async def test_group_membership_lasts_by_default(clock):
+    # Heartbeats keep a socket open for days; its memberships must not lapse under it.
+    layer = EmbeddedChannelLayer()
+    await layer.group_add("g", "long-lived")
+    clock.now += 10 * 86400
+    await layer.group_send("g", {"type": "x"})
+    assert await receive(layer, "long-lived") == {"type": "x"}
+
+
 async def test_group_send_reaches_every_member_once(layer):
     for name in ("a", "b", "c"):
         await layer.group_add("g", name)
