@@ -134,20 +134,17 @@ def _check_time(v):
         return f"'time' must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z, got {_show(v)}"
 
 
-def _check_dataschema(v):
-    message = _non_empty_string("dataschema")(v)
-    if message:
-        return message
-    if not _ABSOLUTE_URI.fullmatch(v):
-        return f"'dataschema' must be an absolute URI with a scheme, got {_show(v)}"
+def _matching_string(name, pattern, expected):
+    """A non-empty string that matches `pattern`; `expected` says what in the error."""
+    base = _non_empty_string(name)
 
-
-def _check_datacontenttype(v):
-    message = _non_empty_string("datacontenttype")(v)
-    if message:
+    def check(v):
+        message = base(v)
+        if message is None and not pattern.fullmatch(v):
+            return f"'{name}' must be {expected}, got {_show(v)}"
         return message
-    if not _MEDIA_TYPE.fullmatch(v):
-        return f"'datacontenttype' must be a media type such as application/json, got {_show(v)}"
+
+    return check
 
 
 def _check_data(v):
@@ -190,8 +187,10 @@ _CHECKS = {
     "type": _routing_string("type"),
     "subject": _non_empty_string("subject"),
     "time": _check_time,
-    "dataschema": _check_dataschema,
-    "datacontenttype": _check_datacontenttype,
+    "dataschema": _matching_string("dataschema", _ABSOLUTE_URI, "an absolute URI with a scheme"),
+    "datacontenttype": _matching_string(
+        "datacontenttype", _MEDIA_TYPE, "a media type such as application/json"
+    ),
     "data": _check_data,
     "data_base64": _check_data_base64,
 }
