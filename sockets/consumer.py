@@ -6,6 +6,7 @@ never touches the database, so it skips the per-message database hop Channels wo
 """
 
 import asyncio
+import functools
 import itertools
 import logging
 from enum import IntEnum
@@ -13,15 +14,21 @@ from enum import IntEnum
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from events import config
 from events.publishing import group_for
 
+from . import flow
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .serializers import FrameError, error
 from .session import Send, Session, Subscribe, Unsubscribe
 
 logger = logging.getLogger("sockets")
+
+# Characters sent to a client while its server already holds 64 KiB it cannot write (see flow.py)
+# beyond which the client counts as not reading, and its socket is closed.
+BACKLOG_LIMIT = 1024 * 1024
 
 _socket_ids = itertools.count(1)
 
@@ -39,6 +46,7 @@ class CloseCode(IntEnum):
     UNSUPPORTED_DATA = 4003
     INVALID_PAYLOAD = 4007
     MESSAGE_TOO_BIG = 4009
+    TOO_SLOW = 4008
 
 
 class PhoenixSocket(AsyncWebsocketConsumer):
@@ -53,9 +61,35 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         finally:
             await self._clean_up()
+
+    async def _serve(self, scope, receive, send):
+        """Channels' `AsyncConsumer.__call__`, minus a new task and an `asyncio.wait` per message.
+
+        Channels races a fresh receive of each source (the client, the channel layer) for every
+        message; here each source has one long-lived pump, and a lock keeps handlers one at a
+        time, as Channels does.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        self._dispatching = asyncio.Lock()
+        layer_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        try:
+            async with asyncio.TaskGroup() as pumps:
+                pumps.create_task(self._pump(receive))
+                pumps.create_task(self._pump(layer_receive))
+        except* StopConsumer:
+            pass
+
+    async def _pump(self, receive):
+        while True:
+            message = await receive()
+            async with self._dispatching:
+                await self.dispatch(message)
 
     async def dispatch(self, message):
         """Channels' dispatch without `aclose_old_connections()`, a thread hop per message."""
@@ -78,6 +112,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
         self._watch_idle(config.get("IDLE_TIMEOUT"))
+        self._backlog = flow.watch(self.base_send)
         logger.info(
             "event=connect socket=%s peer=%s vsn=%s origin=%r",
             self.socket_id,
@@ -117,8 +152,15 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     async def relay_event(self, message):
         """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
         frame = self.session.push(message["source"], message["event"], message["payload"])
-        if frame is not None and not self.closing:
-            await self.base_send({"type": "websocket.send", "text": frame})
+        if frame is None or self.closing:
+            return
+        if self._backlog.add(len(frame)) > BACKLOG_LIMIT:
+            await self._close_for(
+                CloseCode.TOO_SLOW,
+                f"the client is not reading: more than {BACKLOG_LIMIT} bytes wait for it",
+            )
+            return
+        await self.base_send({"type": "websocket.send", "text": frame})
 
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""
