@@ -19,15 +19,15 @@ from channels.layers import get_channel_layer
 from events import config
 from events.publishing import group_for
 
-from . import flow
+from . import daphne_connection
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .serializers import FrameError, error
 from .session import Send, Session, Subscribe, Unsubscribe
 
 logger = logging.getLogger("sockets")
 
-# Characters sent to a client while its server already holds 64 KiB it cannot write (see flow.py)
-# beyond which the client counts as not reading, and its socket is closed.
+# Characters pushed to a client while its server already holds 64 KiB it cannot write (see
+# daphne_connection.py) beyond which the client counts as not reading, and its socket is closed.
 BACKLOG_LIMIT = 1024 * 1024
 
 _socket_ids = itertools.count(1)
@@ -112,13 +112,14 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
         self._watch_idle(config.get("IDLE_TIMEOUT"))
-        self._backlog = flow.watch(self.base_send)
+        self._connection = daphne_connection.of(self.base_send)
         logger.info(
-            "event=connect socket=%s peer=%s vsn=%s origin=%r",
+            "event=connect socket=%s peer=%s vsn=%s origin=%r push=%s",
             self.socket_id,
             _peer(scope),
             serializer.vsn,
             origin,
+            "asgi" if self._connection is None else "direct",
         )
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -154,13 +155,15 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         frame = self.session.push(message["source"], message["event"], message["payload"])
         if frame is None or self.closing:
             return
-        if self._backlog.add(len(frame)) > BACKLOG_LIMIT:
+        if self._connection is None:
+            await self.base_send({"type": "websocket.send", "text": frame})
+            return
+        self._connection.push(frame)
+        if self._connection.backlog > BACKLOG_LIMIT:
             await self._close_for(
                 CloseCode.TOO_SLOW,
                 f"the client is not reading: more than {BACKLOG_LIMIT} bytes wait for it",
             )
-            return
-        await self.base_send({"type": "websocket.send", "text": frame})
 
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""

@@ -173,3 +173,15 @@ async def test_sources_with_any_characters_are_their_own_channels(server):
         assert await client.recv() == [None, None, f"source:{odd}", "créé", event]
         marker = await post_event(server, odd.strip())
         assert (await other.recv())[4] == marker
+
+
+async def test_pushes_of_every_frame_size_arrive_whole_and_in_order_with_replies(server):
+    """Pushes take daphne_connection's direct path, replies ASGI's: one stream, in order."""
+    source = new_source()
+    async with phoenix(server) as client:
+        await client.join(f"source:{source}")
+        for size in (10, 200, 70_000, 500_000):  # 7-, 16- and 64-bit frame lengths
+            event = await post_event(server, source, "sized", data="é" + "x" * size)
+            await client.send(None, "hb", "phoenix", "heartbeat")
+            assert await client.recv() == [None, None, f"source:{source}", "sized", event]
+            assert (await client.recv())[1:4] == ["hb", "phoenix", "phx_reply"]

@@ -41,6 +41,7 @@ async def test_connect_join_leave_and_close_are_logged(verbose):
     sid = await socket_id(verbose, port)
     (connect,) = await log_lines(verbose, rf"event=connect socket={sid} ")
     assert "vsn=1.0.0" in connect and "origin='https://app.example'" in connect
+    assert connect.endswith(" push=direct")  # daphne over TCP: pushes skip the ASGI detour
     assert await log_lines(verbose, rf"level=DEBUG .*event=join socket={sid} source='{source}'")
     assert await log_lines(verbose, rf"level=DEBUG .*event=leave socket={sid} source='{source}'")
     (close,) = await log_lines(verbose, rf"level=INFO .*event=close socket={sid} ")
