@@ -69,8 +69,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         """Channels' `AsyncConsumer.__call__`, minus a new task and an `asyncio.wait` per message.
 
         Channels races a fresh receive of each source (the client, the channel layer) for every
-        message; here each source has one long-lived pump, and a lock keeps handlers one at a
-        time, as Channels does.
+        message; here each source has one long-lived pump (the client's in this task, the
+        layer's in one more), and a lock keeps handlers one at a time, as Channels does.
         """
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
@@ -80,8 +80,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         layer_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         try:
             async with asyncio.TaskGroup() as pumps:
-                pumps.create_task(self._pump(receive))
                 pumps.create_task(self._pump(layer_receive))
+                await self._pump(receive)
         except* StopConsumer:
             pass
 
