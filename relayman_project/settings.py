@@ -70,16 +70,18 @@ INSTALLED_APPS = [
     "sockets",
 ]
 
+# Django's usual stack, each run on the event loop where it does no I/O (sync-only middleware
+# costs every request a thread round trip per hook): relayman_project/middleware.py.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "relayman_project.middleware.SecurityMiddleware",
     # The admin's static files (collected by bin/serve into STATIC_ROOT), on the event loop.
     "relayman_project.static_files.AsyncWhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "relayman_project.middleware.SessionMiddleware",
+    "relayman_project.middleware.CommonMiddleware",
+    "relayman_project.middleware.CsrfViewMiddleware",
+    "relayman_project.middleware.AuthenticationMiddleware",
+    "relayman_project.middleware.MessageMiddleware",
+    "relayman_project.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "relayman_project.urls"

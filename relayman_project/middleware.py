@@ -1,0 +1,89 @@
+"""Django's middleware, with its hooks run on the event loop unless they may reach the database.
+
+Under ASGI, Django runs every hook of a sync-only middleware in a worker thread and back: for the
+stack in settings.MIDDLEWARE, 13 round trips per request, whatever the view, which cost most of a
+request's time (`POST /events` as much as a bare async view). Yet these hooks only read the
+request and set response headers, except where a session or stored messages are loaded or saved.
+Each subclass below runs its hooks inline and sends only those cases to a thread; they arise only
+on requests that use the session (the admin's), whose views run in a thread anyway.
+
+The subclasses keep Django's names and behaviour, so the admin's checks and tests see Django's.
+"""
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+class OnTheLoop:
+    """Mixed into a `MiddlewareMixin` subclass: its hooks run inline when they do no I/O."""
+
+    def needs_thread(self, request) -> bool:
+        """Whether the hooks may load or save something for this request (asked once per hook)."""
+        return False
+
+    async def __acall__(self, request):
+        if self.needs_thread(request):
+            return await super().__acall__(request)
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if not hasattr(self, "process_response"):
+            return response
+        if self.needs_thread(request):  # the view used the session or messages
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)
+
+
+class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
+    """HTTPS redirects and security headers."""
+
+
+class CommonMiddleware(OnTheLoop, common.CommonMiddleware):
+    """Host checks, slash redirects (a URL resolve, in memory) and Content-Length."""
+
+
+class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
+    """The X-Frame-Options header."""
+
+
+class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
+    """`request.user` is lazy: the user is loaded only by a view that reads it."""
+
+
+class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
+    """The session is loaded on first use; only a session that was used may need saving."""
+
+    def needs_thread(self, request) -> bool:
+        session = getattr(request, "session", None)
+        return settings.SESSION_SAVE_EVERY_REQUEST or (session is not None and session.accessed)
+
+
+class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
+    """Messages are read from the session on first use; only used or new ones are stored."""
+
+    def needs_thread(self, request) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
+    """The CSRF secret travels in a cookie; a form's token is checked in a thread (it reads
+    the form, and a failure renders a template). With CSRF_USE_SESSIONS, all of it does."""
+
+    def needs_thread(self, request) -> bool:
+        return settings.CSRF_USE_SESSIONS
+
+    async def process_view(self, request, callback, callback_args, callback_kwargs):
+        check = super().process_view
+        reads_nothing = request.method in SAFE_METHODS or getattr(callback, "csrf_exempt", False)
+        if settings.CSRF_USE_SESSIONS or not reads_nothing:
+            check = sync_to_async(check)
+            return await check(request, callback, callback_args, callback_kwargs)
+        return check(request, callback, callback_args, callback_kwargs)

@@ -1,0 +1,163 @@
+"""The server's middleware: requests that use no session stay on the event loop, and the admin's
+sessions, logins, CSRF checks, messages and X-Frame-Options work as with Django's own classes.
+
+Everything goes through the async middleware chain, as under daphne: Django's AsyncClient, or
+the handler's `get_response_async` (the middleware, the view and the response, without the two
+thread hops Django's ASGI handler itself makes per request, for its request_started signal and
+for closing the response).
+"""
+
+import re
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.contrib.auth.models import User
+from django.core import checks
+from django.core.handlers.base import BaseHandler
+from django.test import AsyncClient, AsyncRequestFactory
+
+DJANGO_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+USERNAME, PASSWORD = "operator", "a-long-test-password"
+
+
+@contextmanager
+def thread_hops():
+    """The functions run in a worker thread (`sync_to_async`) while the block runs."""
+    hops = []
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    with mock.patch.object(SyncToAsync, "__call__", counted):
+        yield hops
+
+
+async def respond(request):
+    handler = BaseHandler()
+    handler.load_middleware(is_async=True)
+    return await handler.get_response_async(request)
+
+
+REQUESTS = {
+    "liveness": lambda rf: rf.get("/healthz"),
+    "readiness": lambda rf: rf.get("/readyz"),
+}
+
+
+@pytest.mark.parametrize("make_request", REQUESTS.values(), ids=REQUESTS.keys())
+async def test_relay_requests_never_leave_the_event_loop(make_request):
+    request = make_request(AsyncRequestFactory())
+
+    with thread_hops() as hops:
+        response = await respond(request)
+
+    assert response.status_code in (200, 201), response.content
+    assert hops == []
+    assert response["X-Frame-Options"] == "DENY"  # the middleware did run
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_djangos_own_middleware_would_make_13_thread_hops_per_request(settings):
+    settings.MIDDLEWARE = DJANGO_MIDDLEWARE
+
+    with thread_hops() as hops:
+        response = await respond(AsyncRequestFactory().get("/healthz"))
+
+    assert response.status_code == 200
+    assert len(hops) == 13, hops
+
+
+def test_the_admins_system_checks_accept_the_middleware():
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []
+
+
+# The admin, in-process through the async middleware chain. Its views are sync: Django runs them
+# in a thread, which needs a transactional test database.
+
+
+@pytest.fixture
+async def operator(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    await sync_to_async(User.objects.create_superuser)(USERNAME, "op@example.com", PASSWORD)
+
+
+async def login(client: AsyncClient):
+    page = await client.get("/admin/login/")
+    token = CSRF.search(page.content.decode())[1]
+    form = {"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    return page, await client.post("/admin/login/", form)
+
+
+VARIANTS = {
+    "defaults": {},
+    "CSRF_USE_SESSIONS": {"CSRF_USE_SESSIONS": True},
+    "SESSION_SAVE_EVERY_REQUEST": {"SESSION_SAVE_EVERY_REQUEST": True},
+}
+
+
+@pytest.fixture(params=VARIANTS.values(), ids=VARIANTS.keys())
+def variant(request, settings):
+    for name, value in request.param.items():
+        setattr(settings, name, value)
+    return request.param
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_admin_logs_in_with_a_session_and_a_csrf_token(operator, variant):
+    client = AsyncClient(enforce_csrf_checks=True)
+
+    page, logged_in = await login(client)
+
+    assert page.status_code == 200
+    assert page["X-Frame-Options"] == "DENY"
+    assert logged_in.status_code == 302, logged_in.content
+    assert logged_in.cookies["sessionid"]["httponly"]
+    index = await client.get("/admin/")
+    assert index.status_code == 200
+    assert f"<strong>{USERNAME}</strong>" in index.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_form_without_the_csrf_token_is_refused(operator, variant):
+    client = AsyncClient(enforce_csrf_checks=True)
+    await client.get("/admin/login/")
+
+    refused = await client.post("/admin/login/", {"username": USERNAME, "password": PASSWORD})
+
+    assert refused.status_code == 403
+    assert b"CSRF verification failed" in refused.content
+    assert (await client.get("/admin/")).status_code == 302  # not logged in
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_saved_change_shows_its_message_once_then_logout_ends_the_session(
+    operator, variant
+):
+    client = AsyncClient(enforce_csrf_checks=True)
+    await login(client)
+    form_page = await client.get("/admin/relayman_events/relaysettings/", follow=True)
+    url = form_page.redirect_chain[-1][0]  # the one row's change page
+    form = {"idle_timeout": "30", "csrfmiddlewaretoken": CSRF.search(form_page.content.decode())[1]}
+
+    saved = await client.post(url, form, follow=True)
+
+    assert b'class="messagelist"' in saved.content
+    assert b"was changed successfully" in saved.content
+    again = await client.get(url)
+    assert b"was changed successfully" not in again.content
+    token = CSRF.search(again.content.decode())[1]
+    assert (await client.post("/admin/logout/", {"csrfmiddlewaretoken": token})).status_code == 200
+    assert (await client.get("/admin/")).status_code == 302
