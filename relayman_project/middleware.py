@@ -81,9 +81,8 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
         return settings.CSRF_USE_SESSIONS
 
     async def process_view(self, request, callback, callback_args, callback_kwargs):
-        check = super().process_view
+        args = (request, callback, callback_args, callback_kwargs)
         reads_nothing = request.method in SAFE_METHODS or getattr(callback, "csrf_exempt", False)
-        if settings.CSRF_USE_SESSIONS or not reads_nothing:
-            check = sync_to_async(check)
-            return await check(request, callback, callback_args, callback_kwargs)
-        return check(request, callback, callback_args, callback_kwargs)
+        if reads_nothing and not settings.CSRF_USE_SESSIONS:
+            return super().process_view(*args)
+        return await sync_to_async(super().process_view)(*args)
