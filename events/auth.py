@@ -1,56 +1,69 @@
-"""Producer keys on POST /events: which key publishes (or a 401), and to which sources (or a 403).
+"""Producer keys on POST /events, as DRF authentication and permission classes.
 
-Both read only `events.snapshot`'s in-memory mirror, never the database, so they cost the same on
-the event loop as anywhere. When the relay does not require keys, neither looks at the request:
-behaviour is exactly as without them.
+Both read only `events.snapshot`'s in-memory mirror, never the database, so they cost the same
+whatever thread or event loop DRF runs them on. When the relay does not require keys, neither
+looks at the request: behaviour is exactly as without them.
 """
 
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
 from . import config, producer_keys, snapshot
-from .producer_keys import KeyRecord
-from .refusal import Refusal
 
 REALM = 'Bearer realm="relayman"'
 
 
-def producer_key(request) -> KeyRecord | None:
-    """The key of `Authorization: Bearer <key>`, None when keys are not required; a missing,
-    unknown or inactive key is a 401."""
-    if not config.get("REQUIRE_PRODUCER_KEYS"):
-        return None
-    header = request.headers.get("Authorization")
-    if not header:
-        raise _unauthorized(
-            "This relay requires a producer key: send 'Authorization: Bearer <key>'."
-        )
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise _unauthorized("The Authorization header must read 'Bearer <key>'.")
-    key_id = producer_keys.key_id_of(key)
-    record = snapshot.key(key_id) if key_id else None
-    if record is None or not producer_keys.matches(key, record):
-        raise _unauthorized("Unknown producer key.")
-    if not record.active:
-        raise _unauthorized(f"The producer key '{record.name}' has been deactivated.")
-    snapshot.record_use(record.key_id)
-    return record
+class ProducerKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <key>`: a missing, unknown or inactive key is a 401."""
+
+    def authenticate(self, request):
+        if not config.get("REQUIRE_PRODUCER_KEYS"):
+            return None
+        header = request.headers.get("Authorization")
+        if not header:
+            raise exceptions.NotAuthenticated(
+                "This relay requires a producer key: send 'Authorization: Bearer <key>'."
+            )
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise exceptions.AuthenticationFailed(
+                "The Authorization header must read 'Bearer <key>'."
+            )
+        key_id = producer_keys.key_id_of(key)
+        record = snapshot.key(key_id) if key_id else None
+        if record is None or not producer_keys.matches(key, record):
+            raise exceptions.AuthenticationFailed("Unknown producer key.")
+        if not record.active:
+            raise exceptions.AuthenticationFailed(
+                f"The producer key '{record.name}' has been deactivated."
+            )
+        snapshot.record_use(record.key_id)
+        return (None, record)
+
+    def authenticate_header(self, request):
+        return REALM
 
 
-def check_sources(record: KeyRecord | None, events: list[dict]) -> None:
-    """A key may publish only to sources its prefixes cover: all of a batch, or none (403)."""
-    if record is None:
-        return
-    missing = producer_keys.uncovered(record.source_prefixes, (e["source"] for e in events))
-    if missing:
-        raise Refusal(
-            403,
-            f"The producer key '{record.name}' may not publish to source {_list(missing)}: "
-            f"its allowed source prefixes are {_list(record.source_prefixes)}.",
-        )
+class SourcePrefixPermission(BasePermission):
+    """A key may publish only to sources its prefixes cover: all of a batch, or none (403).
 
+    The view checks it with `check_object_permissions(request, events)` once the events are
+    validated, before any is published.
+    """
 
-def _unauthorized(detail: str) -> Refusal:
-    return Refusal(401, detail, headers={"WWW-Authenticate": REALM})
+    def has_object_permission(self, request, view, events):
+        record = request.auth
+        if record is None:
+            return True
+        missing = producer_keys.uncovered(record.source_prefixes, (e["source"] for e in events))
+        if missing:
+            raise exceptions.PermissionDenied(
+                f"The producer key '{record.name}' may not publish to source {_list(missing)}: "
+                f"its allowed source prefixes are {_list(record.source_prefixes)}."
+            )
+        return True
 
 
 def _list(values, shown: int = 5) -> str:

@@ -3,10 +3,10 @@
 from django.urls import path
 
 from .health import healthz, readyz
-from .views import post_events
+from .views import EventsView
 
 urlpatterns = [
-    path("events", post_events, name="relayman-events"),
+    path("events", EventsView.as_view(), name="relayman-events"),
     path("healthz", healthz, name="relayman-healthz"),
     path("readyz", readyz, name="relayman-readyz"),
 ]

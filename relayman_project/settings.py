@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.admin",
+    "rest_framework",
     "channels",
     "events",
     "sockets",
@@ -118,6 +119,10 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # POST /events enforces its own limit (RELAYMAN_MAX_EVENT_BYTES) with a 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+REST_FRAMEWORK = {
+    "UNAUTHENTICATED_USER": None,
+}
 
 # Channel layer: in-process by default; REDIS_URL switches to Redis for several processes,
 # through channels-redis's pub/sub layer (README, "Scaling out": measured against the core layer).

@@ -1,6 +1,5 @@
-"""The server's middleware and POST /events: a request that uses no session never leaves the event
-loop (no thread hop per event), and the admin's sessions, logins, CSRF checks, messages and
-X-Frame-Options work as with Django's own classes.
+"""The server's middleware: requests that use no session stay on the event loop, and the admin's
+sessions, logins, CSRF checks, messages and X-Frame-Options work as with Django's own classes.
 
 Everything goes through the async middleware chain, as under daphne: Django's AsyncClient, or
 the handler's `get_response_async` (the middleware, the view and the response, without the two
@@ -8,9 +7,7 @@ thread hops Django's ASGI handler itself makes per request, for its request_star
 for closing the response).
 """
 
-import json
 import re
-import uuid
 from contextlib import contextmanager
 from unittest import mock
 
@@ -54,22 +51,7 @@ async def respond(request):
     return await handler.get_response_async(request)
 
 
-def event() -> dict:
-    unique = uuid.uuid4().hex
-    return {"id": unique, "source": f"/tests/{unique}", "type": "created"}
-
-
 REQUESTS = {
-    "one event": lambda rf: rf.post("/events", event(), "application/cloudevents+json"),
-    "a batch": lambda rf: rf.post(
-        "/events", json.dumps([event()] * 100), "application/cloudevents-batch+json"
-    ),
-    "binary mode": lambda rf: rf.post(
-        "/events",
-        b"{}",
-        "application/json",
-        headers={f"ce-{k}": v for k, v in {**event(), "specversion": "1.0"}.items()},
-    ),
     "liveness": lambda rf: rf.get("/healthz"),
     "readiness": lambda rf: rf.get("/readyz"),
 }
