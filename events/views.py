@@ -1,11 +1,12 @@
 """POST /events: parsers pick the content mode, the serializer judges, `publish` relays."""
 
 import io
+from inspect import isawaitable
 
-from adrf.views import APIView
 from django.http import HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
 
 from . import config
 from .auth import ProducerKeyAuthentication, SourcePrefixPermission
@@ -25,12 +26,42 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-class EventsView(APIView):
+class EventLoopAPIView(APIView):
+    """A DRF APIView whose async handlers run on the event loop, DRF's checks included.
+
+    DRF's `dispatch` is sync: Django would run the whole view in a worker thread. adrf's async
+    dispatch goes to a thread too, for `initial()` (negotiation, authentication, permissions,
+    throttles): one round trip per request. Here DRF's own `dispatch` runs on the loop up to the
+    handler's coroutine, which is then awaited and finalized as DRF would. That is right only
+    while `initial()` cannot block: a subclass's authentication, permission and throttle classes
+    must work from memory, never from the database or a cache.
+    """
+
+    async def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if not isawaitable(response):
+            return response  # answered before any handler ran: a check failed, or a 405
+        try:
+            response = await response
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(self.request, response, *args, **kwargs)
+        return self.response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isawaitable(response):
+            return response  # the handler's coroutine: `dispatch` finalizes what it returns
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class EventsView(EventLoopAPIView):
     parser_classes = [StructuredParser, BatchParser, BinaryParser]
     content_negotiation_class = CloudEventsNegotiation
     renderer_classes = [ASCIIJSONRenderer]
     authentication_classes = [ProducerKeyAuthentication]
     permission_classes = [SourcePrefixPermission]
+    throttle_classes = []  # none, whatever the project's defaults: `initial()` runs on the loop
+    versioning_class = None
     http_method_names = ["post"]  # every other method, OPTIONS included, is a 405
 
     async def post(self, request):

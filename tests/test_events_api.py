@@ -387,6 +387,24 @@ async def test_head_is_a_405(async_client):
     assert response.headers["Allow"] == "POST"
 
 
+async def test_the_projects_rest_framework_throttles_and_versioning_do_not_apply(
+    async_client, settings
+):
+    # The view runs DRF's checks on the event loop: a project's throttles (which read a cache)
+    # must not run there, nor its versioning refuse a producer.
+    settings.REST_FRAMEWORK = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+        "DEFAULT_THROTTLE_RATES": {"anon": "1/day"},
+        "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.QueryParameterVersioning",
+        "ALLOWED_VERSIONS": ["1"],
+    }
+    for _ in range(2):
+        body = json.dumps(new_event()).encode()
+        response = await async_client.generic("POST", "/events?version=2", body, "application/json")
+        assert response.status_code == 201, response.content
+
+
 @pytest.fixture
 def small_limit(settings):
     settings.RELAYMAN_MAX_EVENT_BYTES = 200

@@ -1,5 +1,6 @@
-"""The server's middleware: requests that use no session stay on the event loop, and the admin's
-sessions, logins, CSRF checks, messages and X-Frame-Options work as with Django's own classes.
+"""The server's middleware and POST /events: a request that uses no session never leaves the event
+loop (no thread hop per event), and the admin's sessions, logins, CSRF checks, messages and
+X-Frame-Options work as with Django's own classes.
 
 Everything goes through the async middleware chain, as under daphne: Django's AsyncClient, or
 the handler's `get_response_async` (the middleware, the view and the response, without the two
@@ -7,7 +8,9 @@ thread hops Django's ASGI handler itself makes per request, for its request_star
 for closing the response).
 """
 
+import json
 import re
+import uuid
 from contextlib import contextmanager
 from unittest import mock
 
@@ -17,6 +20,8 @@ from django.contrib.auth.models import User
 from django.core import checks
 from django.core.handlers.base import BaseHandler
 from django.test import AsyncClient, AsyncRequestFactory
+
+from events import producer_keys, snapshot
 
 DJANGO_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -51,7 +56,22 @@ async def respond(request):
     return await handler.get_response_async(request)
 
 
+def event() -> dict:
+    unique = uuid.uuid4().hex
+    return {"id": unique, "source": f"/tests/{unique}", "type": "created"}
+
+
 REQUESTS = {
+    "one event": lambda rf: rf.post("/events", event(), "application/cloudevents+json"),
+    "a batch": lambda rf: rf.post(
+        "/events", json.dumps([event()] * 100), "application/cloudevents-batch+json"
+    ),
+    "binary mode": lambda rf: rf.post(
+        "/events",
+        b"{}",
+        "application/json",
+        headers={f"ce-{k}": v for k, v in {**event(), "specversion": "1.0"}.items()},
+    ),
     "liveness": lambda rf: rf.get("/healthz"),
     "readiness": lambda rf: rf.get("/readyz"),
 }
@@ -68,6 +88,25 @@ async def test_relay_requests_never_leave_the_event_loop(make_request):
     assert hops == []
     assert response["X-Frame-Options"] == "DENY"  # the middleware did run
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_post_with_a_producer_key_never_leaves_the_event_loop(settings, monkeypatch):
+    key, key_id = producer_keys.new_key()
+    key_hash = producer_keys.hash_key(key)
+    record = producer_keys.KeyRecord(key_id, "shop", key_hash, ("/tests/",), active=True)
+    monkeypatch.setattr(snapshot, "key", {key_id: record}.get)
+    monkeypatch.setattr(snapshot, "_used", {})
+    settings.RELAYMAN_REQUIRE_PRODUCER_KEYS = True
+    request = AsyncRequestFactory().post(
+        "/events", event(), "application/json", headers={"Authorization": f"Bearer {key}"}
+    )
+
+    with thread_hops() as hops:
+        response = await respond(request)
+
+    assert response.status_code == 201, response.content
+    assert hops == []
+    assert key_id in snapshot._used  # the key was checked
 
 
 async def test_djangos_own_middleware_would_make_13_thread_hops_per_request(settings):
