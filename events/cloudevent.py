@@ -1,8 +1,9 @@
 """CloudEvents 1.0 attribute rules (JSON event format), free of Django.
 
 `validate_event` takes one decoded JSON value and returns the normalized event or raises
-`InvalidEvent` with one human-readable message per offending attribute. It is pure so that the
-HTTP serializer, the Python publish API and the fuzz tests all share exactly the same rules.
+`InvalidEvent` with one human-readable message per offending attribute (`validate_batch` does
+the same for a batch). It is pure so that the HTTP serializers, the Python publish API and the
+fuzz tests all share exactly the same rules.
 """
 
 import base64
@@ -32,9 +33,10 @@ _MEDIA_TYPE = re.compile(
 
 
 class InvalidEvent(ValueError):
-    """An event broke one or more attribute rules; `errors` maps attribute name to message."""
+    """An event broke one or more attribute rules; `errors` maps attribute name to message
+    (for a batch: the index of each invalid event to its errors)."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict):
         super().__init__(errors)
         self.errors = errors
 
@@ -59,6 +61,24 @@ def validate_event(value) -> dict:
     if errors:
         raise InvalidEvent(errors)
     return event
+
+
+def validate_batch(value) -> list[dict]:
+    """Return the normalized events of a batch, all or nothing, or raise InvalidEvent keyed by
+    the index of each invalid event."""
+    if not isinstance(value, list):
+        raise InvalidEvent(
+            {"batch": f"a batch must be a JSON array of events, not {json_type(value)}"}
+        )
+    events, errors = [], {}
+    for index, item in enumerate(value):
+        try:
+            events.append(validate_event(item))
+        except InvalidEvent as exc:
+            errors[str(index)] = exc.errors
+    if errors:
+        raise InvalidEvent(errors)
+    return events
 
 
 def json_type(value) -> str:

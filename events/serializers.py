@@ -1,8 +1,13 @@
-"""DRF serializers applying the CloudEvents attribute rules of `cloudevent.validate_event`."""
+"""DRF serializers applying the CloudEvents attribute rules of `events.cloudevent`.
+
+Both hand the decoded value to the pure rules whole, with no per-field machinery: the rules
+already name each offending attribute, and a batch is judged in one call rather than one child
+serializer call per event.
+"""
 
 from rest_framework import serializers
 
-from .cloudevent import InvalidEvent, json_type, validate_event
+from .cloudevent import InvalidEvent, validate_batch, validate_event
 
 
 class CloudEventBatchSerializer(serializers.ListSerializer):
@@ -13,19 +18,10 @@ class CloudEventBatchSerializer(serializers.ListSerializer):
         return self.to_internal_value(data)
 
     def to_internal_value(self, data):
-        if not isinstance(data, list):
-            raise serializers.ValidationError(
-                {"batch": f"a batch must be a JSON array of events, not {json_type(data)}"}
-            )
-        valid, errors = [], {}
-        for index, item in enumerate(data):
-            try:
-                valid.append(self.child.run_validation(item))
-            except serializers.ValidationError as exc:
-                errors[str(index)] = exc.detail
-        if errors:
-            raise serializers.ValidationError(errors)
-        return valid
+        try:
+            return validate_batch(data)
+        except InvalidEvent as exc:
+            raise serializers.ValidationError(exc.errors) from None
 
 
 class CloudEventSerializer(serializers.Serializer):

@@ -65,7 +65,7 @@ class EventsView(EventLoopAPIView):
     http_method_names = ["post"]  # every other method, OPTIONS included, is a 405
 
     async def post(self, request):
-        parser = self.get_content_negotiator().select_parser(request, self.get_parsers())
+        parser = self.get_content_negotiator().select_parser(request, request.parsers)
         if parser is None:
             raise exceptions.UnsupportedMediaType(
                 request.content_type or "(none)",

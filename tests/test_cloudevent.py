@@ -2,7 +2,7 @@
 
 import pytest
 
-from events.cloudevent import InvalidEvent, validate_event
+from events.cloudevent import InvalidEvent, validate_batch, validate_event
 
 MINIMAL = {"id": "1", "source": "/outlets/1/orders", "type": "created"}
 
@@ -321,3 +321,30 @@ def test_validation_does_not_change_the_input():
     event = {**MINIMAL, "subject": None}
     validate_event(event)
     assert event == {**MINIMAL, "subject": None}
+
+
+# A batch
+
+
+def test_a_batch_is_its_events_normalized_in_order():
+    batch = [{**MINIMAL, "id": "1"}, {**MINIMAL, "id": "2", "subject": None}]
+    assert validate_batch(batch) == [
+        {**MINIMAL, "id": "1", "specversion": "1.0"},
+        {**MINIMAL, "id": "2", "specversion": "1.0"},
+    ]
+    assert validate_batch([]) == []
+
+
+def test_a_batch_is_all_or_nothing_with_errors_keyed_by_index():
+    with pytest.raises(InvalidEvent) as caught:
+        validate_batch([dict(MINIMAL), {**MINIMAL, "id": ""}, dict(MINIMAL), None])
+    assert set(caught.value.errors) == {"1", "3"}
+    assert set(caught.value.errors["1"]) == {"id"}
+    assert caught.value.errors["3"] == {"event": "an event must be a JSON object, not null"}
+
+
+@pytest.mark.parametrize("value, kind", [({}, "an object"), (None, "null"), ("[]", "a string")])
+def test_a_batch_must_be_an_array(value, kind):
+    with pytest.raises(InvalidEvent) as caught:
+        validate_batch(value)
+    assert caught.value.errors == {"batch": f"a batch must be a JSON array of events, not {kind}"}

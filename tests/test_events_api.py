@@ -387,6 +387,20 @@ async def test_head_is_a_405(async_client):
     assert response.headers["Allow"] == "POST"
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json; indent=4"])
+async def test_every_answer_is_json_whatever_the_client_accepts(async_client, accept):
+    headers = {"Accept": accept}
+    event = new_event()
+    body = json.dumps(event).encode()
+    response = await post(async_client, body, "application/json", headers)
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] == event["id"]
+
+    response = await post(async_client, b'{"id": ""}', "application/json", headers)
+    assert_error(response, 400, id="must not be empty")
+    assert b"\n" not in response.content
+
+
 async def test_the_projects_rest_framework_throttles_and_versioning_do_not_apply(
     async_client, settings
 ):
