@@ -39,13 +39,16 @@ class EventLoopAPIView(APIView):
 
     async def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
-        if not isawaitable(response):
-            return response  # answered before any handler ran: a check failed, or a 405
-        try:
-            response = await response
-        except Exception as exc:
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(self.request, response, *args, **kwargs)
+        if isawaitable(response):  # else answered before any handler ran: a check failed, or a 405
+            try:
+                response = await response
+            except Exception as exc:
+                response = self.handle_exception(exc)
+            self.response = self.finalize_response(self.request, response, *args, **kwargs)
+        # DRF's Request and this view refer to each other through `parser_context`: unlinked, they,
+        # the request's body and the response go as soon as the answer is sent, not whenever the
+        # cyclic garbage collector runs (rarely, in the served process: relayman_project/asgi.py).
+        self.request.parser_context.clear()
         return self.response
 
     def finalize_response(self, request, response, *args, **kwargs):
