@@ -23,12 +23,12 @@ AREAS = {
     "Relayman sockets/": ("sockets/",),
     "Relayman events/ (incl. embedded layer)": ("events/",),
     "channels, channels_redis, redis": ("channels/", "channels_redis/", "redis/"),
-    "Django, DRF, adrf, asgiref, whitenoise": (
+    "Django, DRF, asgiref, whitenoise, relayman_project/": (
         "django/",
         "rest_framework/",
-        "adrf/",
         "asgiref/",
         "whitenoise/",
+        "relayman_project/",
     ),
     LOOP: ("asyncio/", "selectors.py"),
     "bench floor": ("bench/",),

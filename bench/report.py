@@ -162,11 +162,13 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
         check("≤ 30 KiB RSS per idle socket", f"{rss:.1f} KiB ({biggest:,} sockets)", rss <= 30)
     ingest = results["targets"].get("daphne", {}).get("ingest", {})
     bare = results["targets"].get("django", {}).get("ingest", {})
-    if ingest and bare:
-        r = ratio(ingest["single_per_s"], bare["single_per_s"])
+    if bare:
+        events = bare["events_single_per_s"]
+        r = ratio(events, bare["single_per_s"])
         check(
             "ingest: single-event POSTs ≥ 0.8× the bare Django view",
-            f"{ingest['single_per_s']:,.0f}/s = {times(r)} ({bare['single_per_s']:,.0f}/s)",
+            f"{events:,.0f}/s = {times(r)} ({bare['single_per_s']:,.0f}/s), alternating on one "
+            "server",
             r >= 0.8 if r is not None else None,
         )
     if ingest:
