@@ -76,6 +76,14 @@ async def ingest_rate(
     host: str, port: int, path: str, source: str, seconds: float, batch: int = 0
 ) -> float:
     """Events accepted per second by a few keep-alive posters (one event or `batch` per POST)."""
+    accepted, elapsed = await ingest(host, port, path, source, seconds, batch)
+    return accepted / elapsed
+
+
+async def ingest(
+    host: str, port: int, path: str, source: str, seconds: float, batch: int = 0
+) -> tuple[int, float]:
+    """Events accepted by a few keep-alive posters in about `seconds`, and the seconds taken."""
     connections = 4
     posters = [Poster(host, port) for _ in range(connections)]
     accepted = 0
@@ -100,4 +108,4 @@ async def ingest_rate(
     elapsed = time.monotonic() - started
     for poster in posters:
         await poster.close()
-    return accepted / elapsed
+    return accepted, elapsed

@@ -34,7 +34,8 @@ async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
         assert fan_out["joins_per_s"] > 0
         assert results["targets"][target]["ingest"]["single_per_s"] > 0
     bare = results["targets"]["django"]["ingest"]
-    assert bare["single_per_s"] > 0 and bare["events_single_per_s"] > 0
+    assert bare["single_per_s"] > 0 and bare["events_single_per_s"] > 0 and bare["ratio"] > 0
+    assert bare["cpu_us_per_request"] > 0 and bare["events_cpu_us_per_request"] > 0
     stalled = results["targets"]["daphne"]["stalled_reader"]
     assert stalled["with"]["deliveries"] == stalled["with"]["expected"] == 2 * 3
 
