@@ -24,16 +24,8 @@ from django.test import AsyncClient, AsyncRequestFactory
 from django.urls import resolve
 
 from events import producer_keys, snapshot
+from tests.host_project.settings import MIDDLEWARE as DJANGO_MIDDLEWARE  # Django's stock stack
 
-DJANGO_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 USERNAME, PASSWORD = "operator", "a-long-test-password"
 
