@@ -255,21 +255,19 @@ async def ingest_versus_bare(target: Target, plan: Plan) -> dict:
             done, elapsed = await poster.ingest("127.0.0.1", port, path, "/ingest", seconds)
             slices[path].append((done, elapsed, target.cpu_seconds() - cpu))
 
-    def rate(path, i=None):
-        chosen = slices[path] if i is None else [slices[path][i]]
-        return sum(s[0] for s in chosen) / sum(s[1] for s in chosen)
+    def totals(path):  # requests, seconds and server CPU seconds over a path's slices
+        return [sum(column) for column in zip(*slices[path], strict=True)]
 
-    def cpu_us(path):
-        return sum(s[2] for s in slices[path]) * 1e6 / sum(s[0] for s in slices[path])
-
+    (events, events_s, events_cpu), (bare, bare_s, bare_cpu) = totals("/events"), totals("/bare")
     return {
-        "single_per_s": rate("/bare"),
-        "events_single_per_s": rate("/events"),
+        "single_per_s": bare / bare_s,
+        "events_single_per_s": events / events_s,
         "ratio": statistics.median(
-            rate("/events", i) / rate("/bare", i) for i in range(len(slices["/bare"]))
+            (e / e_s) / (b / b_s)
+            for (e, e_s, _), (b, b_s, _) in zip(slices["/events"], slices["/bare"], strict=True)
         ),
-        "cpu_us_per_request": cpu_us("/bare"),
-        "events_cpu_us_per_request": cpu_us("/events"),
+        "cpu_us_per_request": bare_cpu * 1e6 / bare,
+        "events_cpu_us_per_request": events_cpu * 1e6 / events,
     }
 
 
