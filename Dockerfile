@@ -1,4 +1,4 @@
-# Relayman, served by daphne on $PORT.
+# Relayman, served by daphne (as relayman_project.server, bin/serve) on $PORT.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

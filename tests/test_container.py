@@ -153,10 +153,10 @@ def test_the_image_command_applied_migrations(container):
 
 
 def test_the_image_command_lifts_daphnes_24_hour_socket_cut_off(container):
-    # bin/serve execs daphne, so the process started is the server itself. daphne closes every
-    # WebSocket after --websocket_timeout seconds (86400 by default) unless it is negative.
+    # bin/serve execs Relayman's daphne, so the process started is the server itself. daphne
+    # closes every WebSocket after --websocket_timeout seconds (86400 by default) unless negative.
     argv = Path(f"/proc/{container.process.pid}/cmdline").read_bytes().split(b"\0")
-    assert b"daphne" in argv
+    assert b"relayman_project.server" in argv
     assert argv[argv.index(b"--websocket_timeout") + 1] == b"-1"
 
 

@@ -1,4 +1,4 @@
-"""Start real Relayman (daphne) processes on free ports and wait until they answer.
+"""Start real Relayman processes (daphne, as `relayman_project.server`) on free ports.
 
 End-to-end tests talk to these over real sockets. A server can be stopped and started again on
 the same port, as a crashed or redeployed node would be.
@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 class Server:
-    """One daphne process serving an ASGI application (Relayman's by default)."""
+    """One server process serving an ASGI application (Relayman's by default)."""
 
     def __init__(
         self,
@@ -73,7 +73,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "relayman_project.server",
                 "--bind",
                 "127.0.0.1",
                 "--port",

@@ -1,5 +1,6 @@
-// Real Relayman (daphne) processes on free ports, for tests that talk to them over real sockets.
-// A server can be stopped and started again on the same port, as a redeployed node would be.
+// Real Relayman processes (daphne, as relayman_project.server) on free ports, for tests that
+// talk to them over real sockets. A server can be stopped and started again on the same port,
+// as a redeployed node would be.
 // The Python twin of this helper is tests/support/server.py.
 
 import { spawn, execFile } from "node:child_process";
@@ -67,8 +68,9 @@ class Relayman {
       this.migrated = true;
     }
     const log = openSync(this.logPath, "a");
-    const args = ["-m", "daphne", "--bind", "127.0.0.1", "--port", String(this.port)];
-    args.push("--websocket_timeout", "-1", "relayman_project.asgi:application");
+    const args = ["-m", "relayman_project.server", "--bind", "127.0.0.1"];
+    args.push("--port", String(this.port), "--websocket_timeout", "-1");
+    args.push("relayman_project.asgi:application");
     const child = spawn(PYTHON, args, { cwd: ROOT, env: this.env, stdio: ["ignore", log, log] });
     closeSync(log);
     this.child = child;
