@@ -20,25 +20,13 @@ class ProducerKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         if not config.get("REQUIRE_PRODUCER_KEYS"):
             return None
-        header = request.headers.get("Authorization")
-        if not header:
-            raise exceptions.NotAuthenticated(
-                "This relay requires a producer key: send 'Authorization: Bearer <key>'."
+        try:
+            record = producer_keys.check(request.headers.get("Authorization"), snapshot.key)
+        except producer_keys.KeyRefused as refused:
+            failure = (
+                exceptions.NotAuthenticated if refused.missing else exceptions.AuthenticationFailed
             )
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise exceptions.AuthenticationFailed(
-                "The Authorization header must read 'Bearer <key>'."
-            )
-        key_id = producer_keys.key_id_of(key)
-        record = snapshot.key(key_id) if key_id else None
-        if record is None or not producer_keys.matches(key, record):
-            raise exceptions.AuthenticationFailed("Unknown producer key.")
-        if not record.active:
-            raise exceptions.AuthenticationFailed(
-                f"The producer key '{record.name}' has been deactivated."
-            )
+            raise failure(str(refused)) from None
         snapshot.record_use(record.key_id)
         return (None, record)
 

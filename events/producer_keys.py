@@ -1,5 +1,8 @@
 """Producer keys as plain values, free of Django: making, recognizing and checking them.
 
+`check` is the one judgement of a presented key: DRF's authentication class (events.auth) calls
+it for the view, and Relayman's server calls it before it reads a request's body.
+
 A key reads `rmk_<key id>_<secret>`. The key id is public (the admin lists it, so an operator can
 tell which record a leaked key belongs to) and finds the record; the secret is 256 random bits.
 Only the SHA-256 of the whole key is stored: with that much entropy a slow password hash adds
@@ -9,7 +12,7 @@ nothing, and the check stays cheap enough for every POST. The comparison is cons
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 PREFIX = "rmk_"
@@ -27,6 +30,37 @@ class KeyRecord:
     key_hash: str
     source_prefixes: tuple[str, ...]
     active: bool
+
+
+class KeyRefused(Exception):
+    """The `Authorization` header lets no producer in; the message says why (a 401)."""
+
+    def __init__(self, message: str, *, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing  # no header at all, rather than a wrong one
+
+
+def check(authorization: str | None, find: Callable[[str], KeyRecord | None]) -> KeyRecord:
+    """The active key record that `Authorization: Bearer <key>` presents, or `KeyRefused`.
+
+    `find` looks a key id up (events.snapshot.key). Linear in the header's length.
+    """
+    if not authorization:
+        raise KeyRefused(
+            "This relay requires a producer key: send 'Authorization: Bearer <key>'.",
+            missing=True,
+        )
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise KeyRefused("The Authorization header must read 'Bearer <key>'.")
+    key_id = key_id_of(key)
+    record = find(key_id) if key_id else None
+    if record is None or not matches(key, record):
+        raise KeyRefused("Unknown producer key.")
+    if not record.active:
+        raise KeyRefused(f"The producer key '{record.name}' has been deactivated.")
+    return record
 
 
 def new_key() -> tuple[str, str]:

@@ -89,6 +89,29 @@ def test_uncovered_sources_are_named_once_each_in_order():
     assert producer_keys.uncovered((), ["/x"]) == ["/x"]
 
 
+def test_check_names_why_a_header_lets_no_producer_in():
+    key, key_id = producer_keys.new_key()
+    active = producer_keys.KeyRecord(key_id, "shop", producer_keys.hash_key(key), ("*",), True)
+    inactive = producer_keys.KeyRecord(key_id, "shop", active.key_hash, ("*",), False)
+
+    def refusal(header, record=active):
+        with pytest.raises(producer_keys.KeyRefused) as refused:
+            producer_keys.check(header, {key_id: record}.get)
+        return str(refused.value), refused.value.missing
+
+    assert producer_keys.check(f"bearer  {key} ", {key_id: active}.get) is active
+    assert refusal(None) == (
+        "This relay requires a producer key: send 'Authorization: Bearer <key>'.",
+        True,
+    )
+    assert refusal("Basic x") == ("The Authorization header must read 'Bearer <key>'.", False)
+    assert refusal(f"Bearer {key}x") == ("Unknown producer key.", False)
+    assert refusal(f"Bearer {key}", inactive) == (
+        "The producer key 'shop' has been deactivated.",
+        False,
+    )
+
+
 # 401: no usable key
 
 
