@@ -1,15 +1,16 @@
-"""The Phoenix socket endpoint: a thin Channels shell around `session`.
+"""The Phoenix socket endpoint: a thin Channels shell around `session`, which owns the rules.
 
-It settles the handshake, feeds client frames to the session and carries out its actions, turns
-relayed events into pushes, and closes a socket that went quiet or sent something unusable. It
-never touches the database, so it skips the per-message database hop Channels would make.
+It settles the handshake, hands the session what happens (client frames, pings, relayed events,
+the idle timer, writes the client is slow to read) with the time and the limits in force, and
+carries out the actions it returns. It never touches the database, so it skips the per-message
+database hop Channels would make. Whatever goes wrong while serving one socket ends that socket
+with a `phx_error`, a documented close code and one log line, and harms no other.
 """
 
 import asyncio
 import functools
 import itertools
 import logging
-from enum import IntEnum
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -21,42 +22,36 @@ from events.publishing import group_for
 
 from . import daphne_connection
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
-from .serializers import FrameError, error
-from .session import Send, Session, Subscribe, Unsubscribe
+from .session import Close, CloseCode, Limits, Pong, Send, Session, Subscribe, Unsubscribe
 
 logger = logging.getLogger("sockets")
 
-# Characters pushed to a client while its server already holds 64 KiB it cannot write (see
-# daphne_connection.py) beyond which the client counts as not reading, and its socket is closed.
-BACKLOG_LIMIT = 1024 * 1024
+ABNORMAL_CLOSURE = 1006  # RFC 6455 §7.1.5: the connection ended without a close frame
+
+# How loudly each of the server's closes is logged: a quiet client is ordinary.
+LOG_LEVELS = {CloseCode.IDLE_TIMEOUT: logging.INFO, CloseCode.SERVER_ERROR: logging.ERROR}
 
 _socket_ids = itertools.count(1)
 
 
-class CloseCode(IntEnum):
-    """Why the server closed a socket.
-
-    daphne (autobahn) lets an application close only with 1000 or 3000-4999, so the standard
-    codes for unsupported data (1003), an invalid payload (1007) and a message too big (1009)
-    are sent as 4003, 4007 and 4009. None is 1000: phoenix.js does not reconnect after a normal
-    closure, and a client that went quiet (a sleeping laptop, a throttled tab) should come back.
-    """
-
-    IDLE_TIMEOUT = 4000
-    UNSUPPORTED_DATA = 4003
-    INVALID_PAYLOAD = 4007
-    MESSAGE_TOO_BIG = 4009
-    TOO_SLOW = 4008
+def current_limits() -> Limits:
+    """The limits in force now (the admin may change them while sockets are open)."""
+    return Limits(
+        max_frame_bytes=config.get("MAX_FRAME_BYTES"),
+        max_channels=config.get("MAX_CHANNELS"),
+        idle_timeout=config.get("IDLE_TIMEOUT"),
+    )
 
 
 class PhoenixSocket(AsyncWebsocketConsumer):
     """One client WebSocket speaking the Phoenix Channels protocol."""
 
     session: Session | None = None
-    closing = False
     close_code: int | None = None  # as the client or daphne reported it; None if it never came
+    _connection: daphne_connection.Connection | None = None
     _idle_timer: asyncio.TimerHandle | None = None
-    _closer: asyncio.Task | None = None
+    _idle_check: asyncio.Task | None = None
+    _failure: str | None = None
 
     async def __call__(self, scope, receive, send):
         """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
@@ -87,16 +82,26 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     async def _pump(self, receive):
         while True:
-            message = await receive()
-            async with self._dispatching:
-                await self.dispatch(message)
+            await self._handle(await receive())
+
+    async def _handle(self, message):
+        async with self._dispatching:
+            await self.dispatch(message)
 
     async def dispatch(self, message):
-        """Channels' dispatch without `aclose_old_connections()`, a thread hop per message."""
+        """Channels' dispatch without `aclose_old_connections()`, a thread hop per message.
+
+        A handler that fails ends this socket (4011) with one ERROR line and no traceback.
+        """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as failure:
+            await self._fail(failure)
 
     async def connect(self):
         self.socket_id = next(_socket_ids)
@@ -107,75 +112,126 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         origin = header(scope["headers"], b"origin")
         if not origin_allowed(origin, config.get("ALLOWED_ORIGINS")):
             return await self._refuse("origin not allowed", origin)
-        self.session = Session(serializer)
-        await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._loop = asyncio.get_running_loop()
-        self._last_seen = self._loop.time()
-        self._watch_idle(config.get("IDLE_TIMEOUT"))
+        self.session = Session(serializer, self._loop.time())
+        await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
+        self._watch_idle(current_limits())
+        if self._connection is None:
+            push = "asgi"
+        else:
+            push = "direct" if self._connection.immediate else "transport"
         logger.info(
             "event=connect socket=%s peer=%s vsn=%s origin=%r push=%s",
             self.socket_id,
             _peer(scope),
             serializer.vsn,
             origin,
-            "asgi" if self._connection is None else "direct",
+            push,
         )
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.closing:
-            return
-        self._last_seen = self._loop.time()
+        now = self._loop.time()
         if text_data is None:
-            return await self._close_for(
-                CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
-            )
-        limit = config.get("MAX_FRAME_BYTES")
-        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
-            return await self._close_for(
-                CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes"
-            )
-        try:
-            actions = self.session.receive(text_data, config.get("MAX_CHANNELS"))
-        except FrameError as bad:
-            return await self._close_for(CloseCode.INVALID_PAYLOAD, str(bad))
+            actions = self.session.receive_binary(now)
+        else:
+            actions = self.session.receive(text_data, now, current_limits())
+        await self._carry_out(actions)
+
+    async def websocket_ping(self, message):
+        """A WebSocket ping, handed over by `daphne_protocol.WebSocketProtocol`."""
+        await self._carry_out(self.session.ping(message["payload"], self._loop.time()))
+
+    async def relay_event(self, message):
+        """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
+        frame = self.session.push(message["source"], message["event"], message["payload"])
+        if frame is not None:
+            await self._send(frame)
+
+    async def relay_events(self, message):
+        """A run of one batch's consecutive events of one source, pushed in their order."""
+        source, session = message["source"], self.session
+        for event, payload in message["events"]:
+            frame = session.push(source, event, payload)
+            if frame is None:
+                return  # not joined, or closing since the previous one
+            await self._send(frame)
+
+    async def relay_overflow(self, message):
+        """The channel layer could not queue a message for this socket: it would miss events."""
+        await self._carry_out(self.session.overflow())
+
+    async def socket_idle(self, message):
+        """The idle timer fired: close the socket if the client stayed quiet, else re-arm."""
+        limits = current_limits()
+        actions = self.session.check_idle(self._loop.time(), limits)
+        if actions:
+            await self._carry_out(actions)
+        elif not self.session.closing:
+            self._watch_idle(limits)
+
+    async def websocket_disconnect(self, message):
+        """Stop; Channels' own version would also make a database hop this consumer never needs."""
+        self.close_code = message.get("code")
+        failure = self._connection and self._connection.failure()
+        if failure:
+            code, reason = failure
+            self._log_closing(logging.WARNING, code, reason)
+        raise StopConsumer()
+
+    async def _carry_out(self, actions) -> None:
         for action in actions:
             match action:
                 case Send(frame):
-                    await self.send(text_data=frame)
+                    await self._send(frame)
                 case Subscribe(source):
                     await self.channel_layer.group_add(group_for(source), self.channel_name)
                     logger.debug("event=join socket=%s source=%r", self.socket_id, source)
                 case Unsubscribe(source):
                     await self.channel_layer.group_discard(group_for(source), self.channel_name)
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
+                case Pong(payload):
+                    await self._written(self._connection.pong(payload))
+                case Close(code, reason):
+                    if self._failure is None:
+                        self._log_closing(LOG_LEVELS.get(code, logging.WARNING), code, reason)
+                    await self.close(int(code), reason)
 
-    async def relay_event(self, message):
-        """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
-        frame = self.session.push(message["source"], message["event"], message["payload"])
-        if frame is None or self.closing:
-            return
+    async def _send(self, frame: str) -> None:
+        """Send one text frame; the session counts it if the client is behind."""
         if self._connection is None:
             await self.base_send({"type": "websocket.send", "text": frame})
-            return
-        self._connection.push(frame)
-        if self._connection.backlog > BACKLOG_LIMIT:
-            await self._close_for(
-                CloseCode.TOO_SLOW,
-                f"the client is not reading: more than {BACKLOG_LIMIT} bytes wait for it",
-            )
+        else:
+            await self._written(self._connection.send_text(frame))
 
-    async def websocket_disconnect(self, message):
-        """Stop; Channels' own version would also make a database hop this consumer never needs."""
-        self.close_code = message.get("code")
-        raise StopConsumer()
+    async def _written(self, behind: int) -> None:
+        actions = self.session.sent(behind)
+        if actions:
+            await self._carry_out(actions)
+
+    async def _fail(self, failure: Exception) -> None:
+        """One ERROR line saying what broke and where, no traceback; the socket ends (4011)."""
+        where = failure.__traceback__
+        while where is not None and where.tb_next is not None:
+            where = where.tb_next
+        self._failure = f"{type(failure).__name__}: {failure}"
+        logger.error(
+            "event=closing socket=%s peer=%s code=%s reason=%r at=%s",
+            getattr(self, "socket_id", None),
+            _peer(self.scope),
+            int(CloseCode.SERVER_ERROR),
+            self._failure,
+            f"{where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else None,
+        )
+        if self.session is not None:
+            await self._carry_out(self.session.fail())
 
     async def _clean_up(self) -> None:
-        """Leave every group, stop the idle timer and any pending close; log the close."""
+        """Leave every group, stop the idle timer; log the close."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        if self._closer is not None:
-            self._closer.cancel()
+        if self._idle_check is not None:
+            self._idle_check.cancel()
         if self.session is None:
             return
         left = self.session.leave_all()
@@ -186,7 +242,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             logger.info(
                 "event=close socket=%s code=%s channels=%s",
                 self.socket_id,
-                self.close_code,
+                ABNORMAL_CLOSURE if self.close_code is None else self.close_code,
                 len(left),
             )
 
@@ -201,9 +257,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         )
         await self.close()
 
-    async def _close_for(self, code: CloseCode, reason: str, level: int = logging.WARNING):
-        """Close with a code and reason, said first in a frame too; one log line."""
-        self.closing = True
+    def _log_closing(self, level: int, code: int, reason: str) -> None:
         logger.log(
             level,
             "event=closing socket=%s peer=%s code=%s reason=%r",
@@ -212,29 +266,14 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             int(code),
             reason,
         )
-        await self.send(text_data=self.session.serializer.encode(error(reason)))
-        await self.close(int(code), reason)
 
-    def _watch_idle(self, delay: float) -> None:
-        self._idle_timer = self._loop.call_later(delay, self._check_idle)
+    def _watch_idle(self, limits: Limits) -> None:
+        """One timer per socket, set at the session's deadline rather than reset per frame."""
+        self._idle_timer = self._loop.call_at(self.session.idle_deadline(limits), self._idle)
 
-    def _check_idle(self) -> None:
-        """One timer per socket, re-armed from the last frame's time rather than per frame."""
-        if self.closing:
-            return
-        timeout = config.get("IDLE_TIMEOUT")
-        quiet = self._loop.time() - self._last_seen
-        if quiet < timeout:
-            self._watch_idle(timeout - quiet)
-            return
+    def _idle(self) -> None:
         self._idle_timer = None
-        self._closer = asyncio.ensure_future(
-            self._close_for(
-                CloseCode.IDLE_TIMEOUT,
-                f"no frame received for {timeout}s (idle timeout)",
-                logging.INFO,
-            )
-        )
+        self._idle_check = asyncio.ensure_future(self._handle({"type": "socket.idle"}))
 
 
 def _peer(scope) -> str | None:

@@ -1,17 +1,58 @@
-"""One socket's Phoenix Channels state: which sources it joined, and what each message does.
+"""One socket's Phoenix Channels state and every per-connection rule, as actions to carry out.
 
-Pure Python, no Django, in the manner of websockets' `protocol.py` and h11: `receive` turns a
-client frame into actions (frames to send, groups to join or leave) that the consumer carries out
-in order, and `push` turns a relayed event into a frame. As in Phoenix's `lib/phoenix/socket.ex`
+Pure Python, no Django and no asyncio, in the manner of websockets' `protocol.py` and h11: the
+consumer hands in what happened (a client frame, a ping, a relayed event, the time, a write the
+client is slow to read) with the limits in force, and gets back actions (frames to send, groups
+to join or leave, a pong, a close) to carry out in order. As in Phoenix's `lib/phoenix/socket.ex`
 there is one small handler per kind of client message: heartbeat, join, duplicate join, leave,
-and anything else.
+and anything else. The rules live here and nowhere else: the limits on frames, channels, refs,
+topics and join payloads; the idle deadline; what counts toward a client's unread backlog and
+when it is too much; and which close code ends the socket for each reason.
 """
 
 from dataclasses import dataclass
+from enum import IntEnum
+from json import dumps
 
-from .serializers import Message, Serializer, close, reply
+from .serializers import FrameError, Message, Serializer, close, error, reply
 
 TOPIC_PREFIX = "source:"
+
+# Lengths a client's refs and topics may have, and the size of a join's payload (its channel
+# params, which Relayman ignores). Each is echoed or kept by the server, so each is bounded.
+MAX_REF_LENGTH = 128  # characters; phoenix.js sends a counter
+MAX_TOPIC_LENGTH = 2048  # characters, "source:" included
+MAX_JOIN_PAYLOAD_BYTES = 8192  # of the payload as compact JSON
+
+# Bytes written to a client while more than 64 KiB already wait for it (it is not reading) beyond
+# which its socket is closed: pushes, replies, errors and pongs all count.
+MAX_UNREAD_BYTES = 1024 * 1024
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a socket.
+
+    Standard codes an application may not send through daphne are sent as their 4xxx twins:
+    unsupported data 1003 → 4003, invalid payload 1007 → 4007, message too big 1009 → 4009,
+    internal error 1011 → 4011. None is 1000: phoenix.js does not reconnect after a normal
+    closure, and a client that went quiet (a sleeping laptop, a throttled tab) should come back.
+    """
+
+    IDLE_TIMEOUT = 4000
+    UNSUPPORTED_DATA = 4003
+    INVALID_PAYLOAD = 4007
+    TOO_SLOW = 4008
+    MESSAGE_TOO_BIG = 4009
+    SERVER_ERROR = 4011
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The tunable limits in force when a frame arrives (an admin may change them any time)."""
+
+    max_frame_bytes: int
+    max_channels: int
+    idle_timeout: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +60,13 @@ class Send:
     """Send this text frame to the client."""
 
     frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """Answer a WebSocket ping with this payload."""
+
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +83,15 @@ class Unsubscribe:
     source: str
 
 
-Action = Send | Subscribe | Unsubscribe
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the socket with this code; `reason` is what the log and the client are told."""
+
+    code: CloseCode
+    reason: str
+
+
+Action = Send | Pong | Subscribe | Unsubscribe | Close
 
 
 def source_of(topic: str) -> str | None:
@@ -45,38 +101,106 @@ def source_of(topic: str) -> str | None:
     return None
 
 
+def topic_problem(topic: str) -> str | None:
+    """Why a topic cannot be joined whatever it names, or None."""
+    if len(topic) > MAX_TOPIC_LENGTH:
+        return f"topic longer than {MAX_TOPIC_LENGTH} characters"
+    if not topic.isascii():
+        try:
+            topic.encode("utf-8")
+        except UnicodeEncodeError:
+            return "topic is not valid Unicode text (it has a lone surrogate)"
+    return None
+
+
 class Session:
     """The joined sources of one socket, each with the join_ref of its current membership."""
 
-    __slots__ = ("serializer", "joined")
+    __slots__ = ("serializer", "joined", "last_seen", "unread", "closing")
 
-    def __init__(self, serializer: Serializer):
+    def __init__(self, serializer: Serializer, now: float):
         self.serializer = serializer
         self.joined: dict[str, str | None] = {}
+        self.last_seen = now  # when the client last sent anything (a frame or a ping)
+        self.unread = 0  # bytes written while the client was already behind
+        self.closing = False
 
-    def receive(self, text: str, max_channels: int) -> list[Action]:
-        """Actions for one client text frame; raises `FrameError` if it is no Phoenix message."""
-        message = self.serializer.decode(text)
+    # What the client sends.
+
+    def receive(self, text: str, now: float, limits: Limits) -> list[Action]:
+        """Actions for one client text frame."""
+        self.last_seen = now
+        if self.closing:
+            return []
+        limit = limits.max_frame_bytes
+        if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+            return self._close(CloseCode.MESSAGE_TOO_BIG, f"frame larger than {limit} bytes")
+        try:
+            message = self.serializer.decode(text)
+        except FrameError as bad:
+            return self._close(CloseCode.INVALID_PAYLOAD, str(bad))
+        for value in (message.join_ref, message.ref):
+            if value is not None and len(value) > MAX_REF_LENGTH:
+                reason = f"ref longer than {MAX_REF_LENGTH} characters"
+                return self._close(CloseCode.INVALID_PAYLOAD, reason)
         if message.topic == "phoenix" and message.event == "heartbeat":
             return [self._reply(message, "ok", {})]
-        source = source_of(message.topic)
         if message.event == "phx_join":
-            if source is None:
-                return self._unmatched(message)
-            if source in self.joined:
-                return self._rejoin(message, source)
-            return self._join(message, source, max_channels)
+            return self._join(message, limits.max_channels)
+        source = source_of(message.topic)
         if message.event == "phx_leave":
             return self._leave(message, source)
         if source in self.joined:
             return [self._reply(message, "error", {"reason": "unsupported event"})]
         return self._unmatched(message)
 
+    def receive_binary(self, now: float) -> list[Action]:
+        """Actions for a binary frame, which the Phoenix JSON serializers never send."""
+        self.last_seen = now
+        return self._close(CloseCode.UNSUPPORTED_DATA, "binary frames are not supported")
+
+    def ping(self, payload: bytes, now: float) -> list[Action]:
+        """A WebSocket ping is activity too; its pong counts toward the backlog like any write."""
+        self.last_seen = now
+        return [] if self.closing else [Pong(payload)]
+
+    # What the server does.
+
     def push(self, source: str, event: str, payload: str) -> str | None:
         """The push frame of a relayed event, or None when this socket has not joined `source`."""
-        if source not in self.joined:
+        if source not in self.joined or self.closing:
             return None
         return self.serializer.encode_push(TOPIC_PREFIX + source, event, payload)
+
+    def sent(self, behind: int) -> list[Action] | None:
+        """Count `behind` bytes written while the client was behind (0: it had caught up)."""
+        if not behind:
+            self.unread = 0
+            return None
+        self.unread += behind
+        if self.unread <= MAX_UNREAD_BYTES or self.closing:
+            return None
+        reason = f"the client is not reading: more than {MAX_UNREAD_BYTES} bytes wait for it"
+        return self._close(CloseCode.TOO_SLOW, reason)
+
+    def overflow(self) -> list[Action]:
+        """The channel layer could not queue an event for this socket: it would miss it."""
+        return self._close(CloseCode.TOO_SLOW, "events arrived faster than the socket took them")
+
+    def fail(self) -> list[Action]:
+        """Something broke while serving this socket: end it, saying so."""
+        return self._close(CloseCode.SERVER_ERROR, "server error")
+
+    def idle_deadline(self, limits: Limits) -> float:
+        """When the socket counts as idle unless the client sends something first."""
+        return self.last_seen + limits.idle_timeout
+
+    def check_idle(self, now: float, limits: Limits) -> list[Action]:
+        """The close of a socket past its idle deadline; nothing before it."""
+        if self.closing or now < self.idle_deadline(limits):
+            return []
+        reason = f"no frame received for {limits.idle_timeout}s (idle timeout)"
+        return self._close(CloseCode.IDLE_TIMEOUT, reason)
 
     def leave_all(self) -> list[Unsubscribe]:
         """Forget every membership (the socket is gone); the groups to leave."""
@@ -84,7 +208,17 @@ class Session:
         self.joined.clear()
         return actions
 
-    def _join(self, message: Message, source: str, max_channels: int) -> list[Action]:
+    # One handler per kind of client message.
+
+    def _join(self, message: Message, max_channels: int) -> list[Action]:
+        problem = topic_problem(message.topic) or _join_payload_problem(message.payload)
+        if problem is not None:
+            return [self._reply(message, "error", {"reason": problem})]
+        source = source_of(message.topic)
+        if source is None:
+            return self._unmatched(message)
+        if source in self.joined:
+            return self._rejoin(message, source)
         if len(self.joined) >= max_channels:
             return [self._reply(message, "error", {"reason": "too many channels joined"})]
         self.joined[source] = _join_ref(message)
@@ -112,6 +246,13 @@ class Session:
     def _unmatched(self, message: Message) -> list[Action]:
         return [self._reply(message, "error", {"reason": "unmatched topic"})]
 
+    def _close(self, code: CloseCode, reason: str) -> list[Action]:
+        """Say why in a frame first (close reasons do not always reach the client), then close."""
+        if self.closing:
+            return []
+        self.closing = True
+        return [self._send(error(reason)), Close(code, reason)]
+
     def _reply(self, message: Message, status: str, response: dict) -> Send:
         return self._send(reply(message, status, response))
 
@@ -122,3 +263,15 @@ class Session:
 def _join_ref(message: Message) -> str | None:
     # V1 clients before join_ref existed: the join's own ref identifies the membership.
     return message.join_ref if message.join_ref is not None else message.ref
+
+
+def _join_payload_problem(payload) -> str | None:
+    if payload is None or payload == {}:
+        return None
+    try:
+        size = len(dumps(payload, separators=(",", ":")))
+    except (ValueError, RecursionError):  # json.loads accepts what dumps may refuse
+        size = MAX_JOIN_PAYLOAD_BYTES + 1
+    if size > MAX_JOIN_PAYLOAD_BYTES:
+        return f"join payload larger than {MAX_JOIN_PAYLOAD_BYTES} bytes"
+    return None

@@ -1,12 +1,13 @@
-"""A server's WebSocket text frame (RFC 6455 §5.2), for pushes written straight to a connection.
+"""A server's WebSocket frames (RFC 6455 §5.2), for frames written straight to a connection.
 
-Pure Python: a server frame is never masked, and a push is one final frame, so its header is
-FIN + opcode 1, then the payload length in 7, 7+16 or 7+64 bits.
+Pure Python: a server frame is never masked and is always final, so its header is FIN + opcode,
+then the payload length in 7, 7+16 or 7+64 bits.
 """
 
 import struct
 
 FIN_TEXT = 0x81
+FIN_PONG = 0x8A
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -19,3 +20,10 @@ def text_frame(payload: bytes) -> bytes:
     else:
         head = struct.pack("!BBQ", FIN_TEXT, 127, length)
     return head + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """The pong answering a ping: its payload is at most 125 bytes (RFC 6455 §5.5)."""
+    if len(payload) > 125:
+        raise ValueError("a control frame's payload is at most 125 bytes")
+    return bytes((FIN_PONG, len(payload))) + payload

@@ -124,3 +124,44 @@ async def test_no_database_hop_per_message(socket, monkeypatch):
     await socket.disconnect()
     await socket.wait()
     assert hops == []
+
+
+async def test_a_run_of_events_is_pushed_in_order(socket):
+    await join(socket, "/a", "1")
+    events = [["created", '{"n":1}'], ["updated", '{"n":2}'], ["deleted", '{"n":3}']]
+    await get_channel_layer().group_send(
+        group_for("/a"), {"type": "relay.events", "source": "/a", "events": events}
+    )
+    for event, payload in events:
+        assert await socket.receive_from() == f'[null,null,"source:/a","{event}",{payload}]'
+
+
+async def test_a_layer_overflow_closes_the_socket_with_4008(socket):
+    await join(socket, "/a", "1")
+    await get_channel_layer().group_send(group_for("/a"), {"type": "relay.overflow"})
+    reason = "events arrived faster than the socket took them"
+    assert json.loads(await socket.receive_from()) == [
+        None,
+        None,
+        "phoenix",
+        "phx_error",
+        {"reason": reason},
+    ]
+    assert await socket.receive_output() == {
+        "type": "websocket.close",
+        "code": 4008,
+        "reason": reason,
+    }
+
+
+async def test_a_failing_handler_ends_the_socket_with_4011_and_one_line(socket, caplog):
+    await join(socket, "/a", "1")
+    # A relayed message without its payload: the handler fails.
+    await get_channel_layer().group_send(
+        group_for("/a"), {"type": "relay.event", "source": "/a", "event": "created"}
+    )
+    assert json.loads(await socket.receive_from())[4] == {"reason": "server error"}
+    assert (await socket.receive_output())["code"] == 4011
+    (line,) = [r for r in caplog.records if r.name == "sockets" and r.levelname == "ERROR"]
+    assert "code=4011 reason=\"KeyError: 'payload'\"" in line.getMessage()
+    assert "consumer.py:" in line.getMessage() and line.exc_info is None

@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.server import Server
 from tests.support.sockets_client import new_source, phoenix, post_event
+from tests.support.wait import await_until
 
 FRAME_LIMIT = 256
 
@@ -85,11 +86,17 @@ async def test_frames_up_to_the_limit_are_accepted(limited):
 
 @pytest.mark.parametrize("padding", ["x" * FRAME_LIMIT, "é" * (FRAME_LIMIT // 2)])
 async def test_oversized_frames_are_refused_counting_bytes(limited, padding):
+    """The limit holds at the WebSocket level: RFC 6455's 1009, with a reason naming it."""
     source = new_source()
     async with phoenix(limited) as bystander, phoenix(limited) as client:
         await bystander.join(f"source:{source}")
         await client.send(None, "1", "phoenix", "heartbeat", {"pad": padding})
-        await assert_closed_for(limited, client, 4009, f"frame larger than {FRAME_LIMIT} bytes")
+        code, reason = await client.closed()
+        assert code == 1009 and reason.endswith(f"exceeds payload limit of {FRAME_LIMIT} octets")
+        (warning,) = await await_until(
+            lambda: warnings_about(limited, client.local_port), "the closing line"
+        )
+        assert "code=1009" in warning and f"payload limit of {FRAME_LIMIT} octets" in warning
         event = await post_event(limited, source)
         assert (await bystander.recv())[4] == event
 
