@@ -5,6 +5,7 @@ Every variable is listed, with its default, in the README's configuration table.
 
 import logging
 import os
+import string
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,15 +32,48 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(
+    name: str, default: int | None, *, minimum: int = 1, maximum: int | None = None, unit: str = ""
+) -> int | None:
+    """An integer within its bounds: `RELAYMAN_IDLE_TIMEOUT=-5` would close every socket at once,
+    so a value that makes no sense stops the start, naming the variable, the value and the range."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
+    allowed = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+    what = f"a whole number of {unit}, {allowed}" if unit else f"an integer, {allowed}"
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(f"{name} must be {what}; got {value!r}")
+    return number
 
+
+def env_origins(name: str) -> list[str]:
+    """WebSocket origins as browsers send them: an entry that is not one would never match."""
+    origins = env_list(name)
+    for origin in origins:
+        parts = urlsplit(origin.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ImproperlyConfigured(
+                f"{name} must list origins as scheme://host[:port] (such as "
+                f"https://app.example.com), separated by commas, or be empty to allow any "
+                f"origin; got {origin!r}"
+            )
+    return origins
+
+
+def env_log_level(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip().upper() or default
+    if value not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)}; got {value!r}")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_PORT = 65535
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -52,9 +86,14 @@ if not SECRET_KEY:
     )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is set but empty: every request would be refused; list the host names "
+        "the server answers to, separated by commas (or * for any)"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
-PORT = env_int("PORT", 4000)
+PORT = env_int("PORT", 4000, maximum=MAX_PORT)
 
 INSTALLED_APPS = [
     "daphne",
@@ -102,11 +141,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
-    )
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.config(
+            default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60
+        )
+    }
+except ValueError as exc:  # dj-database-url's own message names the scheme it does not know
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -137,14 +179,26 @@ def redis_host(url: str) -> dict:
             "REDIS_URL must look like redis://[:password@]host[:port][/db] (or rediss:// for "
             f"TLS), got scheme {parts.scheme!r}"
         )
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = 0
+    if port == 0:
+        raise ImproperlyConfigured(
+            f"REDIS_URL's port must be a number from 1 to {MAX_PORT}, got {parts.netloc!r}"
+        )
     db = parts.path.strip("/")
     if db and not db.isdigit():
         raise ImproperlyConfigured(f"REDIS_URL's database number must be an integer, got {db!r}")
     tls = {}
     for option in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
-        value = os.environ.get(f"REDIS_{option.upper()}", "").strip()
+        name = f"REDIS_{option.upper()}"
+        value = os.environ.get(name, "").strip()
         if value and parts.scheme != "rediss":
-            raise ImproperlyConfigured(f"REDIS_{option.upper()} needs a rediss:// REDIS_URL")
+            raise ImproperlyConfigured(f"{name} needs a rediss:// REDIS_URL")
+        # Read only when Redis is first reached: a wrong path fails the start, not every connect.
+        if value and option != "ssl_cert_reqs" and not os.path.isfile(value):
+            raise ImproperlyConfigured(f"{name} must name a readable file; {value!r} is not one")
         if value:
             tls[option] = value
     cert_reqs = tls.get("ssl_cert_reqs", "required")
@@ -169,9 +223,28 @@ def redis_host(url: str) -> dict:
 
 def sentinel_address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ImproperlyConfigured(f"REDIS_SENTINELS must list host:port pairs, got {text!r}")
+    if not host or not port.isdigit() or not 1 <= int(port) <= MAX_PORT:
+        raise ImproperlyConfigured(
+            f"REDIS_SENTINELS must list host:port pairs, the port from 1 to {MAX_PORT}; "
+            f"got {text!r}"
+        )
     return host.strip("[]"), int(port)
+
+
+def redis_prefix(name: str, default: str) -> str:
+    """The layer's channel names start with the prefix, and Channels allows in them only ASCII
+    letters, digits, `-_.` and fewer than 100 characters, a 41-character suffix included."""
+    value = os.environ.get(name, "").strip() or default
+    if len(value) > REDIS_PREFIX_MAX or not all(c in REDIS_PREFIX_CHARACTERS for c in value):
+        raise ImproperlyConfigured(
+            f"{name} must be at most {REDIS_PREFIX_MAX} ASCII letters, digits, '-', '_' or '.'; "
+            f"got {value!r}"
+        )
+    return value
+
+
+REDIS_PREFIX_MAX = 50
+REDIS_PREFIX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
 
 
 if REDIS_URL:
@@ -180,7 +253,7 @@ if REDIS_URL:
             "BACKEND": "events.redis_layer.ResilientRedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [redis_host(REDIS_URL)],
-                "prefix": os.environ.get("REDIS_PREFIX", "").strip() or "relayman",
+                "prefix": redis_prefix("REDIS_PREFIX", "relayman"),
             },
         }
     }
@@ -188,15 +261,22 @@ else:
     # The embedded layer: Channels' in-memory one costs O(N²) per broadcast to N sockets.
     CHANNEL_LAYERS = {"default": {"BACKEND": "events.layers.EmbeddedChannelLayer"}}
 
-RELAYMAN_MAX_EVENT_BYTES = env_int("RELAYMAN_MAX_EVENT_BYTES", 1024 * 1024)
-RELAYMAN_ALLOWED_ORIGINS = env_list("RELAYMAN_ALLOWED_ORIGINS")
-RELAYMAN_IDLE_TIMEOUT = env_int("RELAYMAN_IDLE_TIMEOUT", 60)
+RELAYMAN_MAX_EVENT_BYTES = env_int("RELAYMAN_MAX_EVENT_BYTES", 1024 * 1024, unit="bytes")
+RELAYMAN_ALLOWED_ORIGINS = env_origins("RELAYMAN_ALLOWED_ORIGINS")
+RELAYMAN_IDLE_TIMEOUT = env_int("RELAYMAN_IDLE_TIMEOUT", 60, unit="seconds")
 RELAYMAN_MAX_CHANNELS = env_int("RELAYMAN_MAX_CHANNELS", 100)
-RELAYMAN_MAX_FRAME_BYTES = env_int("RELAYMAN_MAX_FRAME_BYTES", 64 * 1024)
+RELAYMAN_MAX_FRAME_BYTES = env_int("RELAYMAN_MAX_FRAME_BYTES", 64 * 1024, unit="bytes")
 RELAYMAN_REQUIRE_PRODUCER_KEYS = env_bool("RELAYMAN_REQUIRE_PRODUCER_KEYS", False)
+# The server's deadlines for a request's headers (also an idle keep-alive connection's wait for
+# its next request) and for its body once the headers are in: relayman_project/server.py.
+RELAYMAN_HEADER_TIMEOUT = env_int("RELAYMAN_HEADER_TIMEOUT", 10, unit="seconds")
+RELAYMAN_BODY_TIMEOUT = env_int("RELAYMAN_BODY_TIMEOUT", 30, unit="seconds")
+# Open connections the server accepts at once; unset, the server derives it from its file
+# descriptor limit.
+RELAYMAN_MAX_CONNECTIONS = env_int("RELAYMAN_MAX_CONNECTIONS", None)
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-RELAYMAN_LOG_LEVEL = os.environ.get("RELAYMAN_LOG_LEVEL", LOG_LEVEL).upper()
+LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
+RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
