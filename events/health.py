@@ -20,7 +20,10 @@ async def healthz(request):
 async def readyz(request):
     if await can_publish():
         return JsonResponse({"status": 200, "message": "OK"})
-    return JsonResponse(
+    response = JsonResponse(
         {"status": 503, "message": "Redis is unreachable: events cannot be published"},
         status=503,
     )
+    # Probes poll this: the outage is logged once where it is detected, not per probe.
+    response._has_been_logged = True
+    return response

@@ -12,7 +12,15 @@ capacity, flush) while doing only the work each call needs:
   than `expiry` has stopped receiving, so it is dropped from its groups, as Channels' layers do;
 - group membership older than `group_expiry` lapses when the group is next sent to; by default
   (None) it never does: a socket kept alive by heartbeats for days must keep receiving, and the
-  socket consumer discards its memberships however it ends.
+  socket consumer discards its memberships however it ends;
+- a mailbox goes when its channel has left every group and nobody waits on it: what is queued
+  there is for a socket that has gone.
+
+Nothing a `group_send` accepted is dropped silently. A mailbox holds at most `capacity` messages
+(100 by default). A member whose mailbox is full gets `overflow_grace` seconds for its receiver
+to make room; if it is still full, the member gets OVERFLOW instead, once, after what it already
+holds, and nothing more: the socket consumer closes that socket (4008) and logs it. `send` keeps
+Channels' contract and raises `ChannelFull`.
 """
 
 import asyncio
@@ -23,6 +31,9 @@ from copy import deepcopy
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
+# What a member whose mailbox stayed full gets in place of the messages it cannot take.
+OVERFLOW = {"type": "relay.overflow"}
+
 
 class _Mailbox:
     """One channel's queued messages and the `receive` calls waiting for them.
@@ -31,12 +42,14 @@ class _Mailbox:
     both stay short (messages are capped by the channel's capacity).
     """
 
-    __slots__ = ("messages", "capacity", "waiters")
+    __slots__ = ("messages", "capacity", "waiters", "room", "overflowed")
 
     def __init__(self, capacity: int):
         self.messages: list[tuple[float, dict]] = []
         self.capacity = capacity
         self.waiters: list[asyncio.Future] = []
+        self.room: asyncio.Future | None = None  # done when a receiver next takes a message
+        self.overflowed = False  # OVERFLOW is queued: later messages are for a closing socket
 
     def drop_expired(self, now: float) -> bool:
         """Drop messages past their expiry; True when any was dropped."""
@@ -49,6 +62,25 @@ class _Mailbox:
     def put(self, expires_at: float, message: dict) -> None:
         self.messages.append((expires_at, message))
         self.wake()
+
+    def take(self) -> dict:
+        """The oldest message, making room for a `group_send` that waits for it."""
+        message = self.messages.pop(0)[1]
+        if self.room is not None:
+            self.room.set_result(None)
+            self.room = None
+        return message
+
+    def room_made(self) -> asyncio.Future:
+        """A future done when a receiver next takes a message."""
+        if self.room is None:
+            self.room = asyncio.get_running_loop().create_future()
+        return self.room
+
+    def overflow(self, expires_at: float) -> None:
+        """Queue OVERFLOW past the capacity, once: what comes after is not kept."""
+        self.overflowed = True
+        self.put(expires_at, dict(OVERFLOW))
 
     def wake(self) -> None:
         """Wake one waiting receiver. The message stays queued until a receiver takes it, so a
@@ -65,10 +97,19 @@ class EmbeddedChannelLayer(BaseChannelLayer):
 
     extensions = ["groups", "flush"]
 
-    def __init__(self, expiry=60, group_expiry=None, capacity=100, channel_capacity=None, **kwargs):
+    def __init__(
+        self,
+        expiry=60,
+        group_expiry=None,
+        capacity=100,
+        channel_capacity=None,
+        overflow_grace=0.5,
+        **kwargs,
+    ):
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)
         self.channel_capacity = self.compile_capacities(channel_capacity or {})
         self.group_expiry = group_expiry
+        self.overflow_grace = overflow_grace
         self.mailboxes: dict[str, _Mailbox] = {}
         self.groups: dict[str, dict[str, float]] = {}  # group -> {channel: joined at}
         self.memberships: dict[str, set[str]] = {}  # channel -> groups, to drop it from all
@@ -88,7 +129,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         """The oldest unexpired message on `channel`, waiting for one if there is none.
 
         A channel's mailbox lives while its receiver does: it is dropped when a receive is
-        cancelled (the consumer went away) and nothing is left in it.
+        cancelled (the consumer went away) and nothing is left in it for a group it is in.
         """
         mailbox = self._mailbox(channel)
         while True:
@@ -96,7 +137,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
                 if mailbox.drop_expired(time.time()):
                     self._leave_all_groups(channel)
                 if mailbox.messages:
-                    return mailbox.messages.pop(0)[1]
+                    return mailbox.take()
             waiter = asyncio.get_running_loop().create_future()
             mailbox.waiters.append(waiter)
             try:
@@ -107,8 +148,9 @@ class EmbeddedChannelLayer(BaseChannelLayer):
                 else:  # woken for a message it will not take: pass the turn on
                     mailbox.wake()
                 if (
-                    not (mailbox.messages or mailbox.waiters)
-                    and self.mailboxes.get(channel) is mailbox
+                    self.mailboxes.get(channel) is mailbox
+                    and not mailbox.waiters
+                    and (not mailbox.messages or channel not in self.memberships)
                 ):
                     del self.mailboxes[channel]
                 raise
@@ -121,10 +163,15 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         return mailbox
 
     def _deliver(self, channel: str, message: dict, now: float) -> bool:
-        """Queue `message` on `channel`; False when the channel is full."""
+        """Queue `message` on `channel`; False when the channel is full.
+
+        An overflowed channel takes nothing more, and says so no more: its socket is closing.
+        """
         mailbox = self._mailbox(channel)
         if mailbox.messages and mailbox.drop_expired(now):
             self._leave_all_groups(channel)
+        if mailbox.overflowed:
+            return True
         if len(mailbox.messages) >= mailbox.capacity:
             return False
         mailbox.put(now + self.expiry, message)
@@ -142,9 +189,12 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         self._discard(group, channel)
+        mailbox = self.mailboxes.get(channel)
+        if channel not in self.memberships and mailbox is not None and not mailbox.waiters:
+            del self.mailboxes[channel]  # what it holds was for a socket that has gone
 
     async def group_send(self, group, message):
-        """Queue one copy of `message` for every member; a full member misses it."""
+        """Queue one copy of `message` for every member; overflow a member that stays full."""
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         members = self.groups.get(group)
@@ -153,11 +203,34 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         message = deepcopy(message)
         now = time.time()
         lapsed_before = now - self.group_expiry if self.group_expiry is not None else 0.0
+        full = []
         for channel, joined_at in list(members.items()):
             if joined_at < lapsed_before:
                 self._discard(group, channel)
-            else:
-                self._deliver(channel, dict(message), now)
+            elif not self._deliver(channel, dict(message), now):
+                full.append(channel)
+        if full:
+            await self._deliver_when_room(group, full, message)
+
+    async def _deliver_when_room(self, group: str, channels: list[str], message: dict) -> None:
+        """Wait up to `overflow_grace` for each full member to make room, then overflow it.
+
+        A member's receiver takes messages as soon as the event loop lets it: a mailbox that
+        stays full that long belongs to a socket that has stopped, and waiting longer would hold
+        up the producer for it.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.overflow_grace
+        for channel in channels:
+            while channel in self.groups.get(group, ()):
+                if self._deliver(channel, dict(message), time.time()):
+                    break
+                mailbox = self.mailboxes[channel]
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    mailbox.overflow(time.time() + self.expiry)
+                    break
+                await asyncio.wait([mailbox.room_made()], timeout=remaining)
 
     def _discard(self, group: str, channel: str) -> None:
         members = self.groups.get(group)

@@ -1,28 +1,35 @@
 """Hand validated events to the channel layer: one group per source, JSON encoded once.
 
 This is the one place that knows the shape of a relayed message; the socket side reads it with
-`group_for` and the `MESSAGE_TYPE`/field names below, and the Python API publishes through it.
+`group_for` and the message types and field names below, and the Python API publishes through it.
 
-When the channel layer's Redis is unreachable, publishing fails fast with `LayerUnavailable` (a
-503 for POST /events) instead of hanging or crashing; the outage and the recovery are each logged
-once.
+A batch's consecutive events of one source travel as one message (one `group_send`, one Redis
+PUBLISH): a subscriber's queue in the layer holds a bounded number of messages, and a batch of
+10,000 events of one source must take one place in it, not 10,000.
+
+When the channel layer's Redis is unreachable, publishing fails fast with `LayerUnavailable`
+instead of hanging or crashing; the outage and the recovery are each logged once.
 """
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 from functools import lru_cache
 
 from channels.layers import get_channel_layer
-from rest_framework import exceptions, status
 
 from .redis_layer import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
 # Channels dispatches a message of type "relay.event" to a consumer's `relay_event` handler.
+# One event: {"type": MESSAGE_TYPE, "source": s, "event": type, "payload": json}.
 MESSAGE_TYPE = "relay.event"
+# Consecutive events of one source from one batch, in order:
+# {"type": RUN_MESSAGE_TYPE, "source": s, "events": [[type, json], ...]}.
+RUN_MESSAGE_TYPE = "relay.events"
 
 
 @lru_cache(maxsize=4096)
@@ -36,8 +43,12 @@ def group_for(source: str) -> str:
 
 
 def encode(event: dict) -> str:
-    """The event as compact JSON text: what subscribers receive as the push payload."""
-    return json.dumps(event, separators=(",", ":"))
+    """The event as compact JSON text: what subscribers receive as the push payload.
+
+    NaN and infinities are refused (ValueError): they are not JSON, and browsers' `JSON.parse`
+    rejects them. Validation turns them away first; this is the last guard.
+    """
+    return json.dumps(event, separators=(",", ":"), allow_nan=False)
 
 
 def message_for(event: dict, payload: str) -> dict:
@@ -47,6 +58,15 @@ def message_for(event: dict, payload: str) -> dict:
         "source": event["source"],
         "event": event["type"],
         "payload": payload,
+    }
+
+
+def run_message_for(source: str, run: list[tuple[dict, str]]) -> dict:
+    """The channel-layer message relaying consecutive `(event, payload)` pairs of one source."""
+    return {
+        "type": RUN_MESSAGE_TYPE,
+        "source": source,
+        "events": [[event["type"], payload] for event, payload in run],
     }
 
 
@@ -60,14 +80,16 @@ PROBE_GROUP = "relayman.readiness"
 _failures = 0  # publish calls failed since the last success, so an outage is logged once
 
 
-class LayerUnavailable(exceptions.APIException):
-    """The channel layer (Redis) could not take an event; the producer may retry later."""
+class LayerUnavailable(Exception):
+    """The channel layer (Redis) could not take an event; the producer may retry later.
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "channel_layer_unavailable"
-    wait = 1  # DRF's exception handler sends this as Retry-After
+    A plain exception, for any caller: POST /events turns it into a 503 with Retry-After.
+    """
+
+    retry_after = 1  # seconds
 
     def __init__(self, published: int, total: int):
+        self.published, self.total = published, total
         if total == 1:
             outcome = "the event was not published"
         else:
@@ -81,12 +103,15 @@ async def publish(events: list[dict], channel_layer=None) -> list[str]:
     Raises `LayerUnavailable` when the layer fails or takes longer than PUBLISH_TIMEOUT.
     """
     layer = channel_layer or get_channel_layer()
-    payloads = []
-    for event in events:
-        payload = encode(event)
-        if not await _send(layer, group_for(event["source"]), message_for(event, payload)):
-            raise LayerUnavailable(len(payloads), len(events))
-        payloads.append(payload)
+    payloads = [encode(event) for event in events]
+    published = 0
+    pairs = zip(events, payloads, strict=True)
+    for source, run in itertools.groupby(pairs, key=lambda pair: pair[0]["source"]):
+        run = list(run)
+        message = message_for(*run[0]) if len(run) == 1 else run_message_for(source, run)
+        if not await _send(layer, group_for(source), message):
+            raise LayerUnavailable(published, len(events))
+        published += len(run)
     return payloads
 
 

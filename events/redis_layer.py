@@ -8,6 +8,15 @@ only that; meanwhile the stock receive task logs a traceback every second.
 Here the layer's own record of channels and groups is the truth. A subscribe or unsubscribe that
 fails while Redis is away is remembered, and the receive task, which keeps reconnecting, replays
 it once Redis answers again. The outage and the recovery are each logged once.
+
+Nothing received is dropped silently, and nothing grows without bound. The stock layer queues
+what Redis relays for each local channel in an unbounded `asyncio.Queue`, filled by one receive
+task for the whole process; here each queue holds at most `capacity` messages (100 by default,
+as the embedded layer), and the receive task yields to the event loop after each message it
+hands out, so sockets drain their queues while a burst arrives. A queue that is full all the
+same gets OVERFLOW instead, once, and nothing more: the socket consumer closes that socket
+(4008). The receive task cannot wait for a slow socket (it would hold up every other one), so
+there is no grace here, unlike the embedded layer.
 """
 
 import asyncio
@@ -22,6 +31,8 @@ from channels_redis.utils import _wrap_close
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from .layers import OVERFLOW
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +54,15 @@ class _ResilientShard(RedisSingleShardConnection):
         self._outage: str | None = None
 
     async def subscribe(self, channel):
-        try:
-            await super().subscribe(channel)
-        except UNAVAILABLE as exc:
-            self._pending.add(channel)
-            self._lost(exc)
+        await self._now_or_later(super().subscribe, channel)
 
     async def unsubscribe(self, channel):
+        await self._now_or_later(super().unsubscribe, channel)
+
+    async def _now_or_later(self, change, channel: str) -> None:
+        """(Un)subscribe now, or remember to bring `channel` in line once Redis is back."""
         try:
-            await super().unsubscribe(channel)
+            await change(channel)
         except UNAVAILABLE as exc:
             self._pending.add(channel)
             self._lost(exc)
@@ -66,7 +77,9 @@ class _ResilientShard(RedisSingleShardConnection):
                         ignore_subscribe_messages=True, timeout=0.1
                     )
                     self._restored()
-                    self._receive_message(message)
+                    if message is not None:
+                        self._receive_message(message)
+                        await asyncio.sleep(0)  # let the sockets it woke take it
                 else:
                     await asyncio.sleep(0.1)
             except UNAVAILABLE as exc:
@@ -104,11 +117,36 @@ class _ResilientShard(RedisSingleShardConnection):
             )
 
 
+class _BoundedQueue(asyncio.Queue):
+    """A local channel's queue of serialized messages: `capacity` of them, then OVERFLOW once."""
+
+    def __init__(self, capacity: int, overflow: bytes):
+        super().__init__()
+        self.capacity = capacity
+        self.overflow = overflow
+        self.overflowed = False  # later messages are for a socket being closed: not kept
+
+    def put_nowait(self, item):
+        if self.overflowed:
+            return
+        if self.qsize() >= self.capacity:
+            self.overflowed = True
+            item = self.overflow
+        super().put_nowait(item)
+
+
 class _ResilientLoopLayer(RedisPubSubLoopLayer):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, capacity=100, **kwargs):
         super().__init__(*args, **kwargs)
+        self.capacity = capacity
+        self._overflow = self.channel_layer.serialize(OVERFLOW)
         # The stock shards have not connected yet: replacing them leaves nothing open.
         self._shards = [_ResilientShard(shard.host, self) for shard in self._shards]
+
+    async def _subscribe_to_channel(self, channel):
+        """The stock method, with a bounded queue for the channel."""
+        self.channels[channel] = _BoundedQueue(self.capacity, self._overflow)
+        await self._get_shard(channel).subscribe(channel)
 
 
 class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from . import config
 from .auth import ProducerKeyAuthentication, SourcePrefixPermission
 from .parsers import BatchParser, BinaryParser, CloudEventsNegotiation, StructuredParser
-from .publishing import publish
+from .publishing import LayerUnavailable, publish
 from .serializers import CloudEventSerializer
 
 
@@ -24,6 +24,14 @@ class ASCIIJSONRenderer(JSONRenderer):
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """`publishing.LayerUnavailable` as an answer: a 503 the producer may retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "channel_layer_unavailable"
+    wait = LayerUnavailable.retry_after  # DRF's exception handler sends this as Retry-After
 
 
 class EventLoopAPIView(APIView):
@@ -49,6 +57,10 @@ class EventLoopAPIView(APIView):
         # the request's body and the response go as soon as the answer is sent, not whenever the
         # cyclic garbage collector runs (rarely, in the served process: relayman_project/asgi.py).
         self.request.parser_context.clear()
+        if self.response.status_code >= 400:
+            # The body tells the client what was wrong; a condition of the server (Redis down) is
+            # logged where it is detected, once, not by Django's `django.request` per answer.
+            self.response._has_been_logged = True
         return self.response
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -84,7 +96,10 @@ class EventsView(EventLoopAPIView):
         serializer.is_valid(raise_exception=True)
         events = serializer.validated_data if parser.batch else [serializer.validated_data]
         self.check_object_permissions(request, events)
-        payloads = await publish(events)
+        try:
+            payloads = await publish(events)
+        except LayerUnavailable as unavailable:
+            raise ServiceUnavailable(str(unavailable)) from None
         text = "[" + ",".join(payloads) + "]" if parser.batch else payloads[0]
         return HttpResponse(text, status=201, content_type="application/json")
 

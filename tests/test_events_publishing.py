@@ -1,14 +1,18 @@
 """`publish`: each event once to the group of its source, its JSON encoded once for everyone."""
 
+import asyncio
 import hashlib
 import json
+import math
 from contextlib import AsyncExitStack
 
 import pytest
 from channels.layers import InMemoryChannelLayer
+from rest_framework.exceptions import APIException
 
 from events import publishing
-from events.publishing import group_for, publish
+from events.layers import EmbeddedChannelLayer
+from events.publishing import LayerUnavailable, encode, group_for, publish
 from tests.support.groups import GroupListener
 
 EVENT = {"specversion": "1.0", "id": "1", "source": "/outlets/1/orders", "type": "created"}
@@ -96,3 +100,98 @@ async def test_publish_uses_the_configured_layer_by_default():
     async with GroupListener(EVENT["source"]) as listener:
         await publish([EVENT])
         assert await listener.receive_event() == EVENT
+
+
+class RecordingLayer(InMemoryChannelLayer):
+    """Channels' in-memory layer, keeping every `group_send` as (group, message)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent = []
+
+    async def group_send(self, group, message):
+        self.sent.append((group, message))
+        await super().group_send(group, message)
+
+
+async def test_consecutive_events_of_one_source_travel_as_one_message_in_order():
+    layer = RecordingLayer()
+    a, b = "/a", "/b"
+    events = [{**EVENT, "id": str(n), "source": f"/{s}"} for n, s in enumerate("aabaaa")]
+    payloads = await publish(events, channel_layer=layer)
+    assert layer.sent == [
+        (
+            group_for(a),
+            {"type": "relay.events", "source": a, "events": [["created", p] for p in payloads[:2]]},
+        ),
+        (
+            group_for(b),
+            {"type": "relay.event", "source": b, "event": "created", "payload": payloads[2]},
+        ),
+        (
+            group_for(a),
+            {"type": "relay.events", "source": a, "events": [["created", p] for p in payloads[3:]]},
+        ),
+    ]
+
+
+async def test_a_batch_of_ten_thousand_events_of_one_source_is_one_group_send():
+    layer = RecordingLayer()
+    await publish([{**EVENT, "id": str(n)} for n in range(10_000)], channel_layer=layer)
+    assert len(layer.sent) == 1 and len(layer.sent[0][1]["events"]) == 10_000
+
+
+async def test_a_reader_of_the_embedded_layer_gets_every_event_of_a_long_alternating_batch():
+    # 150 runs of one event for one subscriber of both sources: more messages than its queue
+    # holds (100), published without a pause; a subscriber that reads loses none.
+    layer = EmbeddedChannelLayer()
+    events = [{**EVENT, "id": str(n), "source": f"/{n % 2}"} for n in range(150)]
+    channel = await layer.new_channel()
+    for source in ("/0", "/1"):
+        await layer.group_add(group_for(source), channel)
+
+    async def read_all():
+        return [await layer.receive(channel) for _ in range(150)]
+
+    reader = asyncio.create_task(read_all())
+    await publish(events, channel_layer=layer)
+    received = await asyncio.wait_for(reader, 5)
+    assert [json.loads(m["payload"])["id"] for m in received] == [str(n) for n in range(150)]
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_encode_refuses_what_is_not_json(number):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encode({**EVENT, "data": {"deep": [number]}})
+
+
+async def test_an_event_that_cannot_be_encoded_publishes_nothing_of_its_batch():
+    layer = RecordingLayer()
+    events = [{**EVENT, "id": "fine"}, {**EVENT, "id": "bad", "data": math.inf}]
+    with pytest.raises(ValueError):
+        await publish(events, channel_layer=layer)
+    assert layer.sent == []
+
+
+class FailingLayer(RecordingLayer):
+    """A layer whose Redis goes away after `ok` group_sends."""
+
+    def __init__(self, ok: int):
+        super().__init__()
+        self.ok = ok
+
+    async def group_send(self, group, message):
+        if len(self.sent) == self.ok:
+            raise ConnectionError("Connection refused")
+        await super().group_send(group, message)
+
+
+async def test_layer_unavailable_is_a_plain_exception_saying_what_was_published():
+    events = [{**EVENT, "id": "1"}, {**EVENT, "id": "2"}, {**EVENT, "id": "3", "source": "/b"}]
+    with pytest.raises(LayerUnavailable) as raised:
+        await publish(events, channel_layer=FailingLayer(ok=1))
+    assert not isinstance(raised.value, APIException)  # callers need no web framework
+    assert (raised.value.published, raised.value.total) == (2, 3)
+    assert str(raised.value) == (
+        "Redis is unreachable: 2 of the 3 events were published, the rest were not. Retry later."
+    )

@@ -39,6 +39,10 @@ async def receive(layer, channel):
     return await asyncio.wait_for(layer.receive(channel), TIMEOUT)
 
 
+async def receive_all(layer, channel, count: int) -> list:
+    return [await receive(layer, channel) for _ in range(count)]
+
+
 def queued(layer) -> list:
     return [m for mailbox in layer.mailboxes.values() for m in mailbox.messages]
 
@@ -170,14 +174,74 @@ async def test_group_send_to_an_empty_group_is_a_no_op(layer):
     assert layer.mailboxes == {}
 
 
-async def test_a_full_member_misses_the_broadcast_and_others_do_not(layer):
-    await layer.group_add("g", "tiny.full")
-    await layer.group_add("g", "roomy")
-    await layer.send("tiny.full", {"type": "backlog"})
-    await layer.group_send("g", {"type": "news"})
-    assert await receive(layer, "roomy") == {"type": "news"}
-    assert await receive(layer, "tiny.full") == {"type": "backlog"}
-    assert not queued(layer)
+@pytest.fixture
+def impatient():
+    """A layer that overflows a member whose mailbox of 3 stays full for 50 ms."""
+    return EmbeddedChannelLayer(capacity=3, overflow_grace=0.05)
+
+
+async def test_a_member_that_stays_full_gets_the_overflow_marker_once(impatient):
+    await impatient.group_add("g", "stuck")
+    await impatient.group_add("g", "reading")
+    reader = asyncio.create_task(receive_all(impatient, "reading", 6))
+    for n in range(6):
+        await impatient.group_send("g", {"type": "x", "n": n})
+    assert [m["n"] for m in await reader] == [0, 1, 2, 3, 4, 5]  # nothing lost for a reader
+    # The stuck member keeps what it took, then the marker, and nothing more.
+    assert [await receive(impatient, "stuck") for _ in range(4)] == [
+        {"type": "x", "n": 0},
+        {"type": "x", "n": 1},
+        {"type": "x", "n": 2},
+        layers.OVERFLOW,
+    ]
+    assert not queued(impatient)
+
+
+async def test_a_full_member_delays_a_broadcast_by_the_grace_at_most_once(impatient):
+    await impatient.group_add("g", "stuck")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for n in range(10):
+        await impatient.group_send("g", {"type": "x", "n": n})
+    assert loop.time() - started < 0.3  # one wait for room (0.05 s), not one per message
+
+
+async def test_a_group_send_waits_for_a_reading_member_to_make_room(impatient):
+    await impatient.group_add("g", "reading")
+    reader = asyncio.create_task(receive_all(impatient, "reading", 100))
+    for n in range(100):  # far more than the capacity, without yielding between sends
+        await impatient.group_send("g", {"type": "x", "n": n})
+    assert [m["n"] for m in await reader] == list(range(100))
+    assert not queued(impatient)
+
+
+async def test_a_member_that_leaves_while_awaited_is_not_sent_to(impatient):
+    await impatient.group_add("g", "leaving")
+    for n in range(3):
+        await impatient.group_send("g", {"type": "x", "n": n})
+    waiting = asyncio.create_task(impatient.group_send("g", {"type": "x", "n": 3}))
+    await asyncio.sleep(0)
+    await impatient.group_discard("g", "leaving")
+    await asyncio.wait_for(waiting, TIMEOUT)
+    assert impatient.mailboxes == {}
+
+
+async def test_a_direct_send_to_a_full_channel_raises_rather_than_overflows(impatient):
+    for n in range(3):
+        await impatient.send("work", {"type": "x", "n": n})
+    with pytest.raises(ChannelFull):
+        await impatient.send("work", {"type": "x", "n": 3})
+
+
+async def test_a_channel_that_left_every_group_takes_its_queue_with_it(layer):
+    # A socket that went away with messages queued for it must not leave them behind.
+    await layer.group_add("g", "gone")
+    await layer.group_add("h", "gone")
+    await layer.group_send("g", {"type": "x"})
+    await layer.group_discard("g", "gone")
+    assert "gone" in layer.mailboxes  # still in "h": it may yet read
+    await layer.group_discard("h", "gone")
+    assert layer.mailboxes == {}
 
 
 async def test_members_get_their_own_dict_from_one_deep_copy(layer, monkeypatch):
