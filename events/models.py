@@ -8,10 +8,14 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from . import producer_keys
 
 ANY_ORIGIN = "*"
+# Relay settings that make no sense at zero or below (a zero idle timeout closes every socket at
+# once): refused by the admin's form and, whoever writes the row, by the database.
+POSITIVE_FIELDS = ("max_event_bytes", "idle_timeout", "max_channels", "max_frame_bytes")
 
 
 def parse_origins(text: str) -> list[str]:
@@ -82,12 +86,27 @@ class RelaySettings(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Channels one socket may join at once.",
     )
+    max_frame_bytes = models.PositiveIntegerField(
+        "maximum frame size",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Largest accepted WebSocket frame from a client, in bytes.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     SINGLETON_PK = 1
 
     class Meta:
         verbose_name = verbose_name_plural = "relay settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 1}),
+                name=f"relayman_relaysettings_{field}_positive",
+                violation_error_message=f"{field} must be empty or at least 1",
+            )
+            for field in POSITIVE_FIELDS
+        ]
 
     def __str__(self) -> str:
         return "Relay settings"
@@ -110,6 +129,7 @@ class RelaySettings(models.Model):
             "MAX_EVENT_BYTES": self.max_event_bytes,
             "IDLE_TIMEOUT": self.idle_timeout,
             "MAX_CHANNELS": self.max_channels,
+            "MAX_FRAME_BYTES": self.max_frame_bytes,
         }
         return {name: value for name, value in values.items() if value is not None}
 

@@ -8,6 +8,7 @@ import hashlib
 import re
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from events import producer_keys
@@ -29,8 +30,8 @@ def fast_password_hashing(settings):
 
 def settings_form(**values) -> dict:
     """The Relay settings form as a browser posts it: empty fields unless given."""
-    fields = ("allowed_origins", "require_producer_keys", "max_event_bytes")
-    form = {name: "" for name in (*fields, "idle_timeout", "max_channels")}
+    fields = ("allowed_origins", "require_producer_keys", "max_event_bytes", "idle_timeout")
+    form = {name: "" for name in (*fields, "max_channels", "max_frame_bytes")}
     return {**form, **{name: str(value) for name, value in values.items()}}
 
 
@@ -76,6 +77,7 @@ def test_saved_settings_become_the_admin_overrides(admin_client):
             allowed_origins="https://App.example.com/\nhttp://localhost:5173",
             require_producer_keys="True",
             max_event_bytes=2048,
+            max_frame_bytes=2 * 1024 * 1024,
         ),
     )
 
@@ -84,6 +86,7 @@ def test_saved_settings_become_the_admin_overrides(admin_client):
         "ALLOWED_ORIGINS": ["https://app.example.com", "http://localhost:5173"],
         "REQUIRE_PRODUCER_KEYS": True,
         "MAX_EVENT_BYTES": 2048,
+        "MAX_FRAME_BYTES": 2 * 1024 * 1024,
     }
 
 
@@ -126,7 +129,11 @@ def test_a_lone_star_allows_any_origin(admin_client):
         ),
         ({"max_event_bytes": 0}, "max_event_bytes", "greater than or equal to 1"),
         ({"idle_timeout": -5}, "idle_timeout", "greater than or equal to"),
+        ({"idle_timeout": 0}, "idle_timeout", "greater than or equal to 1"),
+        ({"max_channels": 0}, "max_channels", "greater than or equal to 1"),
         ({"max_channels": "many"}, "max_channels", "Enter a whole number."),
+        ({"max_frame_bytes": 0}, "max_frame_bytes", "greater than or equal to 1"),
+        ({"max_frame_bytes": -1}, "max_frame_bytes", "greater than or equal to"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_reason(admin_client, values, field, message):
@@ -137,6 +144,19 @@ def test_invalid_settings_are_refused_with_the_reason(admin_client, values, fiel
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert message in " ".join(errors[field]), errors
+    assert RelaySettings.load().overrides() == {}
+
+
+@pytest.mark.parametrize(
+    "field", ["max_event_bytes", "idle_timeout", "max_channels", "max_frame_bytes"]
+)
+def test_the_database_refuses_a_zero_saved_outside_the_form(field):
+    row = RelaySettings.load()
+    setattr(row, field, 0)
+
+    with pytest.raises(IntegrityError, match=f"relayman_relaysettings_{field}_positive"):
+        with transaction.atomic():
+            row.save()
     assert RelaySettings.load().overrides() == {}
 
 
