@@ -122,7 +122,8 @@ class Servers:
         return self._uvicorn("floor", "bench.floor:app", {}, port).wait_http()
 
     def relayman(self, server: str, redis_url: str = "", settings: str = "") -> Process:
-        """Relayman as `make run` serves it (daphne) or under uvicorn."""
+        """Relayman as `make run` serves it (daphne, through relayman_project.server) or under
+        uvicorn."""
         port = free_port()
         env = {**self.env, "REDIS_URL": redis_url}  # empty: the embedded layer
         if settings:
@@ -130,7 +131,8 @@ class Servers:
         app = "relayman_project.asgi:application"
         if server == "uvicorn":
             return self._uvicorn("relayman-uvicorn", app, env, port).wait_http()
-        command = [sys.executable, "-m", "daphne", "--bind", "127.0.0.1", "--port", str(port)]
+        command = [sys.executable, "-m", "relayman_project.server", "--bind", "127.0.0.1"]
+        command += ["--port", str(port)]
         command += ["--websocket_timeout", "-1", app]
         return self._start(f"relayman-{server}", command, env, port).wait_http()
 
