@@ -27,6 +27,9 @@ DEFAULTS = {
     "MAX_FRAME_BYTES": 64 * 1024,
     # Whether POST /events needs `Authorization: Bearer <producer key>`.
     "REQUIRE_PRODUCER_KEYS": False,
+    # Seconds a repeating condition (requests for a bad Host, say) must stay away before its
+    # episode is logged as over, with its count (`events.episodes`).
+    "EPISODE_QUIET": 10,
 }
 
 # (the snapshot the values were merged from, the merged values): replaced, never mutated.

@@ -1,8 +1,13 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets under /socket/ to Relayman's sockets."""
+"""ASGI entry point: HTTP goes to Django, WebSockets under /socket/ to Relayman's sockets.
+
+A WebSocket to any other path is refused (`events.errors.SocketRouteNotFound`), where Channels'
+router would raise: a 500 and a traceback per request.
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
+from django.urls import re_path
 
 from relayman_project import gc_tuning
 
@@ -13,11 +18,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from events.errors import SocketRouteNotFound  # noqa: E402
 from sockets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter([*websocket_urlpatterns, re_path("", SocketRouteNotFound())]),
     }
 )

@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 # Django's usual stack, each run on the event loop where it does no I/O (sync-only middleware
 # costs every request a thread round trip per hook): relayman_project/middleware.py.
 MIDDLEWARE = [
+    # First: a request for a host not in ALLOWED_HOSTS gets a JSON 400, logged once per episode.
+    "events.errors.quiet_bad_hosts",
     "relayman_project.middleware.SecurityMiddleware",
     # The admin's static files (collected by bin/serve into STATIC_ROOT), on the event loop.
     "relayman_project.static_files.AsyncWhiteNoiseMiddleware",
@@ -274,6 +276,7 @@ RELAYMAN_BODY_TIMEOUT = env_int("RELAYMAN_BODY_TIMEOUT", 30, unit="seconds")
 # Open connections the server accepts at once; unset, the server derives it from its file
 # descriptor limit.
 RELAYMAN_MAX_CONNECTIONS = env_int("RELAYMAN_MAX_CONNECTIONS", None)
+RELAYMAN_EPISODE_QUIET = env_int("RELAYMAN_EPISODE_QUIET", 10, unit="seconds")
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)

@@ -1,0 +1,288 @@
+"""What a client sees when no Relayman view handles its request, and what the log shows.
+
+Every answer of Relayman's HTTP routes is JSON, `{"detail": "<message>"}` like POST /events's own
+errors; the admin keeps its HTML pages. A bad Host and a WebSocket to an unknown path are refused
+without a traceback, and a run of them is logged as one episode (`events.episodes`): a line when
+it starts, a line with the count when it ends.
+"""
+
+import asyncio
+import logging
+
+import httpx
+import pytest
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpResponse
+from django.test import RequestFactory, override_settings
+from django.urls import get_resolver
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from events import errors
+from events.episodes import Episode
+from tests.support.server import Server
+from tests.support.wait import await_until, wait_until
+
+QUIET = 1  # RELAYMAN_EPISODE_QUIET of the server below, in seconds
+
+
+@pytest.fixture(scope="module")
+def quiet_server():
+    with Server(env={"RELAYMAN_EPISODE_QUIET": str(QUIET)}) as running:
+        yield running
+
+
+def lines(server: Server, text: str) -> list[str]:
+    return [line for line in server.logs().splitlines() if text in line]
+
+
+# The standalone server, end to end
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("POST", "/events/", "No route for POST /events/; did you mean /events?"),
+        ("GET", "/healthz/", "No route for GET /healthz/; did you mean /healthz?"),
+        ("GET", "/nowhere", "No route for GET /nowhere"),
+        ("DELETE", "/static/missing.css", "No route for DELETE /static/missing.css"),
+    ],
+)
+def test_an_unknown_route_is_a_json_404(quiet_server, method, path, detail):
+    response = httpx.request(method, quiet_server.url + path, json={})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": detail}
+
+
+def test_the_admin_keeps_its_html_pages(quiet_server):
+    response = httpx.get(quiet_server.url + "/admin/login/")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_burst_of_bad_hosts_is_refused_in_json_and_logged_as_one_episode(quiet_server):
+    with httpx.Client(base_url=quiet_server.url, headers={"Host": "evil.example"}) as client:
+        responses = [client.get("/healthz") for _ in range(100)]
+
+    assert {response.status_code for response in responses} == {400}
+    assert {response.headers["content-type"] for response in responses} == {"application/json"}
+    assert responses[0].json() == {
+        "detail": "Host 'evil.example' is not served here: the server answers only to the host "
+        "names in its ALLOWED_HOSTS setting"
+    }
+    ended = wait_until(
+        lambda: lines(quiet_server, "event=bad_host_ended"), "the episode's end", timeout=QUIET + 5
+    )
+    assert len(ended) == 1
+    assert "level=WARNING" in ended[0] and "count=100 " in ended[0]
+    started = lines(quiet_server, "event=bad_host_started")
+    assert len(started) == 1
+    assert "host='evil.example' allowed_hosts=['localhost', '127.0.0.1', '[::1]']" in started[0]
+    assert lines(quiet_server, "Traceback") == []
+    assert lines(quiet_server, "django.security") == []
+    assert lines(quiet_server, "Bad Request") == []
+    # The server still answers to its own host names.
+    assert httpx.get(quiet_server.url + "/healthz").status_code == 200
+
+
+async def test_a_websocket_to_an_unknown_path_is_refused_without_a_traceback(quiet_server):
+    """daphne turns a refusal before the handshake into a 403 (a 404 needs the ASGI
+    denial-response extension, which daphne does not offer)."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(quiet_server.ws_url + "/nowhere/websocket", proxy=None):
+            pass
+
+    assert refused.value.response.status_code == 403
+    ended = await await_until(
+        lambda: lines(quiet_server, "event=socket_no_route_ended"),
+        "the episode's end",
+        timeout=QUIET + 5,
+    )
+    assert "count=1 " in ended[0]
+    started = lines(quiet_server, "event=socket_no_route_started")
+    assert len(started) == 1 and "level=INFO" in started[0]
+    assert "path='/nowhere/websocket'" in started[0]
+    assert lines(quiet_server, "Traceback") == []
+    assert lines(quiet_server, "level=ERROR") == []
+
+
+# The error views, in-process (a host project names them as its handlers)
+
+rf = RequestFactory()
+
+
+def test_the_standalone_projects_handlers_are_relaymans():
+    resolver = get_resolver("relayman_project.urls")
+
+    assert resolver.resolve_error_handler(400) is errors.bad_request
+    assert resolver.resolve_error_handler(403) is errors.permission_denied
+    assert resolver.resolve_error_handler(404) is errors.page_not_found
+    assert resolver.resolve_error_handler(500) is errors.server_error
+
+
+@pytest.mark.parametrize(
+    ("view", "status", "detail"),
+    [
+        (
+            lambda request: errors.bad_request(request, SuspiciousOperation("Too many fields")),
+            400,
+            "Bad request: Too many fields",
+        ),
+        (
+            lambda request: errors.permission_denied(request, PermissionDenied()),
+            403,
+            "Forbidden",
+        ),
+        (
+            errors.server_error,
+            500,
+            "Internal server error: the server's log says what went wrong",
+        ),
+    ],
+)
+def test_error_views_answer_json(view, status, detail):
+    response = view(rf.post("/events"))
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.content.decode() == f'{{"detail": "{detail}"}}'
+
+
+@pytest.mark.parametrize(
+    ("view", "status"),
+    [
+        (lambda request: errors.page_not_found(request, Http404()), 404),
+        (lambda request: errors.bad_request(request, SuspiciousOperation()), 400),
+        (lambda request: errors.permission_denied(request, PermissionDenied()), 403),
+        (errors.server_error, 500),
+    ],
+)
+def test_under_the_admin_the_error_pages_stay_html(view, status):
+    response = view(rf.get("/admin/relayman_events/nothing/"))
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")
+
+
+@override_settings(ALLOWED_HOSTS=["relay.example"])
+def test_a_wsgi_host_project_gets_the_same_bad_host_answer(caplog):
+    """The middleware works in a sync (WSGI) stack too."""
+    middleware = errors.quiet_bad_hosts(lambda request: HttpResponse("served"))
+
+    with caplog.at_level(logging.WARNING, logger="events.errors"):
+        refused = middleware(rf.get("/relay/events", HTTP_HOST="evil.example"))
+        served = middleware(rf.get("/relay/events", HTTP_HOST="relay.example"))
+
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/json"
+    assert served.content == b"served"
+    assert [record.getMessage() for record in caplog.records] == [
+        "event=bad_host_started host='evil.example' allowed_hosts=['relay.example']"
+    ]
+
+
+class FakeSocket:
+    """The ASGI side of a WebSocket handshake, as a server would drive it."""
+
+    def __init__(self, extensions: dict | None = None):
+        self.scope = {"type": "websocket", "path": "/nowhere", "headers": []}
+        if extensions is not None:
+            self.scope["extensions"] = extensions
+        self.sent = []
+
+    async def receive(self):
+        return {"type": "websocket.connect"}
+
+    async def send(self, message):
+        self.sent.append(message)
+
+
+async def test_a_server_with_the_denial_response_extension_gets_a_json_404():
+    socket = FakeSocket(extensions={"websocket.http.response": {}})
+
+    await errors.SocketRouteNotFound()(socket.scope, socket.receive, socket.send)
+
+    start, body = socket.sent
+    assert start == {
+        "type": "websocket.http.response.start",
+        "status": 404,
+        "headers": [(b"content-type", b"application/json")],
+    }
+    assert body == {
+        "type": "websocket.http.response.body",
+        "body": b'{"detail": "No WebSocket route for /nowhere"}',
+    }
+
+
+async def test_without_the_extension_the_socket_is_closed_before_the_handshake():
+    socket = FakeSocket()
+
+    await errors.SocketRouteNotFound()(socket.scope, socket.receive, socket.send)
+
+    assert socket.sent == [{"type": "websocket.close"}]
+
+
+# events.episodes
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def log(caplog):
+    caplog.set_level(logging.INFO, logger="tests.episodes")
+    return lambda: [record.getMessage() for record in caplog.records]
+
+
+def test_an_episode_logs_its_start_once_and_its_end_with_the_count_and_duration(log):
+    clock = Clock()
+    episode = Episode(logging.getLogger("tests.episodes"), "redis_down", clock=clock)
+
+    for _ in range(95):
+        episode.occurred(error="ConnectionRefusedError")
+        clock.now += 0.1
+    episode.end()
+    episode.end()  # nothing under way: nothing logged
+
+    assert log() == [
+        "event=redis_down_started error='ConnectionRefusedError'",
+        "event=redis_down_ended count=95 seconds=9.5",
+    ]
+    assert not episode.active
+
+
+def test_without_a_running_loop_the_quiet_is_noticed_at_the_next_occurrence(log):
+    clock = Clock()
+    episode = Episode(logging.getLogger("tests.episodes"), "bad_host", quiet=10, clock=clock)
+
+    episode.occurred(host="a")
+    clock.now += 2
+    episode.occurred(host="b")
+    clock.now += 10
+    episode.occurred(host="c")
+
+    assert log() == [
+        "event=bad_host_started host='a'",
+        "event=bad_host_ended count=2 seconds=2.0",
+        "event=bad_host_started host='c'",
+    ]
+
+
+async def test_on_a_running_loop_a_timer_notices_the_quiet(log):
+    episode = Episode(logging.getLogger("tests.episodes"), "bad_host", quiet=0.2)
+
+    for _ in range(3):
+        episode.occurred(host="a")
+        await asyncio.sleep(0.05)  # occurrences keep the episode going
+    assert log() == ["event=bad_host_started host='a'"]
+
+    ended = await await_until(lambda: len(log()) == 2 and log()[1], "the episode's end")
+    assert ended.startswith("event=bad_host_ended count=3 seconds=")
+    assert not episode.active
