@@ -1,10 +1,11 @@
 """Publish CloudEvents from Python code in the same project, without an HTTP round trip.
 
 An event is given as a dict, as keyword attributes, or both (keywords win). It is judged by the
-same rules as POST /events (`cloudevent.validate_event`), gets an `id` (a UUID4) and a `time`
-(now, UTC) when it has none, and is published once through `publishing.publish`. Values JSON
-cannot carry directly (datetimes, decimals, UUIDs...) are converted as Django's JSON encoder
-does, so `time=timezone.now()` or `data=model_to_dict(order)` just work. No producer key is
+same rules as POST /events (`cloudevent.validate_event`, after the same strict JSON decoding),
+gets an `id` (a UUID4) and a `time` (now, UTC) when it has none, and is published once through
+`publishing.publish`. Values JSON cannot carry directly (datetimes, decimals, UUIDs...) are
+converted as Django's JSON encoder does, so `time=timezone.now()` or
+`data=model_to_dict(order)` just work; NaN and infinities are refused. No producer key is
 checked: code in the project is trusted.
 """
 
@@ -18,6 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from .cloudevent import InvalidEvent, validate_event
+from .content_modes import NumberOutOfRange, decode_json
 from .publishing import LayerUnavailable
 from .publishing import publish as publish_events
 
@@ -60,6 +62,8 @@ def prepare(event: Mapping | None, attributes: dict) -> dict:
             continue
         try:
             values[name] = _as_json(value)
+        except NumberOutOfRange as exc:
+            errors[name] = f"'{name}' cannot be encoded as JSON: {exc.message('it', exc.path)}"
         except (TypeError, ValueError) as exc:
             errors[name] = f"'{name}' cannot be encoded as JSON: {exc}"
     if errors:
@@ -72,5 +76,6 @@ def prepare(event: Mapping | None, attributes: dict) -> dict:
 
 
 def _as_json(value):
-    """The value as it would arrive in a POSTed body; a fresh copy the caller cannot mutate."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False))
+    """The value as it would arrive in a POSTed body, decoded as strictly; a fresh copy the
+    caller cannot mutate."""
+    return decode_json(json.dumps(value, cls=DjangoJSONEncoder).encode())

@@ -3,10 +3,16 @@
 `mode_for` picks the mode from the request's Content-Type and headers; `decode_json` and
 `binary_event` turn a request body (and headers) into decoded event values that
 `cloudevent.validate_event` then judges.
+
+Only RFC 8259 JSON gets in, so only RFC 8259 JSON goes out to browsers: a body is UTF-8 (a BOM
+is skipped), and a number is finite (`1e400` would become Infinity, which no JSON carries).
 """
 
 import base64
 import json
+import math
+import re
+import sys
 from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
 
@@ -18,6 +24,49 @@ HEADER_PREFIX = "ce-"
 
 class MalformedBody(ValueError):
     """The body could not be decoded at all (not JSON, not UTF-8)."""
+
+
+class NumberOutOfRange(MalformedBody):
+    """The body holds a number JSON cannot carry: `literal` (1e400 overflows to infinity; NaN
+    and Infinity are not JSON at all) at `path`, the keys and indices that lead to the first
+    such number from the top of the document."""
+
+    def __init__(self, literal: str, path: tuple):
+        self.literal, self.path = literal, path
+        super().__init__(self.message("the body", path))
+
+    def message(self, holder: str, path: tuple) -> str:
+        where = f" at {json_pointer(path)}" if path else ""
+        return (
+            f"{holder} holds {_shorten(self.literal)}{where}, which JSON cannot carry: numbers "
+            f"must be finite, between {-_MAX_DOUBLE!r} and {_MAX_DOUBLE!r} (JSON has no "
+            "Infinity or NaN)"
+        )
+
+    def errors(self, *levels: str) -> dict:
+        """Errors shaped like the rules' (`InvalidEvent.errors`), keyed by the first
+        `len(levels)` steps of the path (an event's attribute; a batch's index, then the
+        attribute), or by the level's own name ("batch", "event") where the number stands in
+        the place of a batch or an event."""
+        keys = [str(step) for step in self.path[: len(levels)]]
+        if len(keys) < len(levels):
+            keys.append(levels[len(keys)])
+        errors = self.message(f"'{keys[-1]}'", self.path[len(keys) :])
+        for key in reversed(keys):
+            errors = {key: errors}
+        return errors
+
+
+_MAX_DOUBLE = sys.float_info.max
+
+
+def json_pointer(path: tuple) -> str:
+    """RFC 6901 pointer to a value: "/items/3" for key "items" then index 3."""
+    return _shorten("".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path))
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def mode_for(content_type: str, headers: Mapping[str, str]) -> str | None:
@@ -38,22 +87,78 @@ def media_type_of(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+class _NotFinite(Exception):
+    """Raised from inside the JSON decoder; carries the offending literal."""
+
+
+def _reject_constant(literal: str):
+    raise _NotFinite(literal)
+
+
+def _finite_float(literal: str) -> float:
+    # Called by the decoder for each literal with a fraction or an exponent: the one place that
+    # sees an overflow to infinity, at the cost of a function call per such number.
+    value = float(literal)
+    if value in _INFINITIES:
+        raise _NotFinite(literal)
+    return value
+
+
+_INFINITIES = (math.inf, -math.inf)
 
 
 def decode_json(body: bytes):
-    """Decode a JSON document strictly (no NaN/Infinity), or raise MalformedBody."""
+    """Decode an RFC 8259 JSON document, or raise MalformedBody: UTF-8 only (a BOM is skipped)
+    and finite numbers only (NumberOutOfRange)."""
     if not body.strip():
         raise MalformedBody("the body is empty; expected a JSON document")
+    encoding = json.detect_encoding(body)
+    if encoding not in ("utf-8", "utf-8-sig"):
+        raise MalformedBody(
+            f"the body must be UTF-8 (RFC 8259), and this one looks like {encoding.upper()}"
+        )
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(
+            f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _NotFinite as exc:
+        # The error path only: decode again, letting the number in, to find where it is.
+        raise NumberOutOfRange(str(exc), non_finite_path(json.loads(text))) from None
     except RecursionError:
         raise MalformedBody("the JSON document is nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(f"the body is not valid UTF-8: {exc.reason}") from None
     except ValueError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+
+
+def non_finite_path(value) -> tuple:
+    """The keys and indices leading to the first infinity or NaN in a decoded JSON value, in
+    document order; () when there is none. Linear in the size of the value."""
+    stack = [(None, value)]  # (trail, item): a trail is (the parent's trail, key), or None
+    while stack:
+        trail, item = stack.pop()
+        if item.__class__ is dict:
+            pairs = item.items()
+        elif item.__class__ is list:
+            pairs = enumerate(item)
+        else:
+            continue
+        nested = []
+        for key, child in pairs:
+            if child.__class__ is float and not math.isfinite(child):
+                trail = (trail, key)
+                path = []
+                while trail:
+                    trail, step = trail
+                    path.append(step)
+                return tuple(reversed(path))
+            if child.__class__ is dict or child.__class__ is list:
+                nested.append(((trail, key), child))
+        stack.extend(reversed(nested))
+    return ()
 
 
 def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> dict:
@@ -73,8 +178,8 @@ def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> 
             continue
         try:
             event[name] = _percent_decode(raw)
-        except UnicodeDecodeError:
-            errors[name] = f"header '{header}' is not valid UTF-8 once percent-decoded"
+        except ValueError as exc:
+            errors[name] = f"header '{header}' {exc}"
     if content_type:
         event["datacontenttype"] = content_type
     if body:
@@ -88,10 +193,24 @@ def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> 
 
 
 def _percent_decode(raw: str) -> str:
+    """The attribute value of a `ce-` header, or ValueError saying what is wrong with it."""
     # Servers hand header bytes over as latin-1; the binding says: percent-decode, then UTF-8.
     # Only the header's own surrounding whitespace (space, tab) goes: a percent-encoded space is
     # content, and so is a byte like 0xA0, which may end a UTF-8 character ("à" is C3 A0).
-    return unquote_to_bytes(raw.strip(" \t").encode("latin-1")).decode("utf-8")
+    value = raw.strip(" \t")
+    malformed = _MALFORMED_PERCENT.search(value)
+    if malformed:
+        raise ValueError(
+            f"has a '%' not followed by two hex digits at index {malformed.start()}: "
+            "percent-encoding is '%' and two hex digits (a literal '%' is sent as %25)"
+        )
+    try:
+        return unquote_to_bytes(value.encode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("is not valid UTF-8 once percent-decoded") from None
+
+
+_MALFORMED_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 
 
 def _is_json(media_type: str) -> bool:

@@ -10,13 +10,18 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
 from . import content_modes
-from .cloudevent import InvalidEvent
+from .serializers import judge
 
 
 class _JSONEventsParser(BaseParser):
+    levels = ("event",)  # what the document is, then what its keys are: see NumberOutOfRange
+
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             return content_modes.decode_json(stream.read())
+        except content_modes.NumberOutOfRange as exc:
+            # A number is only out of range inside an attribute: name it, as the rules do.
+            raise serializers.ValidationError(exc.errors(*self.levels)) from None
         except content_modes.MalformedBody as exc:
             raise exceptions.ParseError(str(exc)) from None
 
@@ -35,6 +40,7 @@ class BatchParser(_JSONEventsParser):
     media_type = "application/cloudevents-batch+json"
     mode = content_modes.BATCH
     batch = True
+    levels = ("batch", "event")
 
 
 class BinaryParser(BaseParser):
@@ -47,10 +53,8 @@ class BinaryParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
         headers = {name.lower(): value for name, value in request.headers.items()}
-        try:
-            return content_modes.binary_event(headers, request.content_type or "", stream.read())
-        except InvalidEvent as exc:
-            raise serializers.ValidationError(exc.errors) from None
+        body = stream.read()
+        return judge(content_modes.binary_event, headers, request.content_type or "", body)
 
 
 class CloudEventsNegotiation(DefaultContentNegotiation):

@@ -10,35 +10,38 @@ from rest_framework import serializers
 from .cloudevent import InvalidEvent, validate_batch, validate_event
 
 
-class CloudEventBatchSerializer(serializers.ListSerializer):
-    """A batch, all or nothing: errors are keyed by the index of each invalid event."""
+def judge(rule, *args):
+    """Apply a pure rule; what it refuses (InvalidEvent) becomes DRF's ValidationError, a 400
+    carrying the same errors, keyed by attribute (and by index in a batch)."""
+    try:
+        return rule(*args)
+    except InvalidEvent as exc:
+        raise serializers.ValidationError(exc.errors) from None
+
+
+class _JudgedWhole:
+    """Judge the whole value with `rule`. A null body too: the rules refuse null and other
+    non-objects themselves, with keyed errors, instead of DRF's "No data provided"."""
+
+    rule = None
 
     def run_validation(self, data=serializers.empty):
-        # A null body is judged like any other non-array, not as DRF's "No data provided".
-        return self.to_internal_value(data)
-
-    def to_internal_value(self, data):
-        try:
-            return validate_batch(data)
-        except InvalidEvent as exc:
-            raise serializers.ValidationError(exc.errors) from None
+        return judge(self.rule, data)
 
 
-class CloudEventSerializer(serializers.Serializer):
+class CloudEventBatchSerializer(_JudgedWhole, serializers.ListSerializer):
+    """A batch, all or nothing: errors are keyed by the index of each invalid event."""
+
+    rule = staticmethod(validate_batch)
+
+
+class CloudEventSerializer(_JudgedWhole, serializers.Serializer):
     """One event: errors are keyed by attribute name, each with one message."""
+
+    rule = staticmethod(validate_event)
 
     class Meta:
         list_serializer_class = CloudEventBatchSerializer
-
-    def run_validation(self, data=serializers.empty):
-        # The rules judge null and non-object bodies themselves, with attribute-keyed errors.
-        return self.to_internal_value(data)
-
-    def to_internal_value(self, data):
-        try:
-            return validate_event(data)
-        except InvalidEvent as exc:
-            raise serializers.ValidationError(exc.errors) from None
 
     def to_representation(self, instance):
         return instance

@@ -10,6 +10,7 @@ from events.content_modes import (
     BINARY,
     STRUCTURED,
     MalformedBody,
+    NumberOutOfRange,
     binary_event,
     decode_json,
     mode_for,
@@ -71,6 +72,11 @@ def test_mode_follows_the_http_binding(content_type, headers, mode):
         (b" 0 ", 0),
         (b"null", None),
         ('{"k": "ü"}'.encode(), {"k": "ü"}),
+        ('\ufeff{"k": "ü"}'.encode(), {"k": "ü"}),  # a UTF-8 BOM is skipped
+        (
+            b"[1.7976931348623157e308, -1.7976931348623157e308, 1e-400, 0.5E+3]",
+            [1.7976931348623157e308, -1.7976931348623157e308, 0.0, 500.0],
+        ),
     ],
 )
 def test_decode_json_accepts_any_json_document(body, value):
@@ -86,10 +92,8 @@ def test_decode_json_accepts_any_json_document(body, value):
         (b"{'a': 1}", "not valid JSON"),
         (b"[1,]", "not valid JSON"),
         (b"{} {}", "not valid JSON"),
-        (b"NaN", "NaN is not valid JSON"),
-        (b"[Infinity]", "Infinity is not valid JSON"),
-        (b'{"a": -Infinity}', "-Infinity is not valid JSON"),
-        (b'{"a": "\xff"}', "not valid UTF-8"),
+        (b'{"a": "\xff"}', "the body is not valid UTF-8: invalid start byte at byte 7"),
+        (b'"\xed\xa0\x80"', "the body is not valid UTF-8: invalid continuation byte at byte 1"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (b"1" * 5000, "not valid JSON"),  # beyond Python's int digit limit
     ],
@@ -97,6 +101,78 @@ def test_decode_json_accepts_any_json_document(body, value):
 def test_decode_json_names_what_is_wrong(body, reason):
     with pytest.raises(MalformedBody, match=reason.replace("[", r"\[")):
         decode_json(body)
+
+
+@pytest.mark.parametrize(
+    "body, encoding",
+    [
+        ('{"id": "1"}'.encode("utf-16"), "UTF-16"),
+        ('{"id": "1"}'.encode("utf-16-le"), "UTF-16-LE"),
+        ('{"id": "1"}'.encode("utf-16-be"), "UTF-16-BE"),
+        ('{"id": "1"}'.encode("utf-32"), "UTF-32"),
+        ('{"id": "1"}'.encode("utf-32-be"), "UTF-32-BE"),
+    ],
+)
+def test_decode_json_refuses_what_is_not_utf8(body, encoding):
+    # json.loads(bytes) would guess the encoding and accept these.
+    with pytest.raises(MalformedBody) as caught:
+        decode_json(body)
+    assert str(caught.value) == (
+        f"the body must be UTF-8 (RFC 8259), and this one looks like {encoding}"
+    )
+
+
+@pytest.mark.parametrize(
+    "body, literal, path",
+    [
+        (b"1e400", "1e400", ()),
+        (b'{"data": 1e400}', "1e400", ("data",)),
+        (b'{"data": -1E+999}', "-1E+999", ("data",)),
+        (b'{"data": {"a": [0, 1, 2.5, 1e309]}}', "1e309", ("data", "a", 3)),
+        (b'{"data": [' + b"1" * 400 + b".0]}", "1" * 57 + "...", ("data", 0)),
+        (b'[{"id": "1"}, {"data": {"x": [1e999, 1e999]}}]', "1e999", (1, "data", "x", 0)),
+        (b'{"data": NaN}', "NaN", ("data",)),
+        (b'{"ext": [Infinity]}', "Infinity", ("ext", 0)),
+        (b'{"data": -Infinity}', "-Infinity", ("data",)),
+    ],
+)
+def test_decode_json_refuses_numbers_json_cannot_carry_and_says_where(body, literal, path):
+    with pytest.raises(NumberOutOfRange) as caught:
+        decode_json(body)
+    assert caught.value.path == path
+    assert str(caught.value).startswith(f"the body holds {literal}")
+    assert "JSON cannot carry: numbers must be finite" in str(caught.value)
+
+
+def test_number_out_of_range_errors_are_keyed_like_the_rules():
+    with pytest.raises(NumberOutOfRange) as caught:
+        decode_json(b'[{"id": "1"}, {"data": {"a/b": [0, 1e400]}}]')
+    assert caught.value.errors("batch", "event") == {
+        "1": {
+            "data": "'data' holds 1e400 at /a~1b/1, which JSON cannot carry: numbers must be "
+            "finite, between -1.7976931348623157e+308 and 1.7976931348623157e+308 (JSON has no "
+            "Infinity or NaN)"
+        }
+    }
+    assert set(caught.value.errors("event")) == {"1"}
+
+
+@pytest.mark.parametrize(
+    "body, levels, keys",
+    [
+        (b"1e400", ("event",), ["event"]),
+        (b"1e400", ("batch", "event"), ["batch"]),
+        (b"[1e400]", ("batch", "event"), ["0", "event"]),
+    ],
+)
+def test_a_number_in_place_of_an_event_or_batch_is_keyed_by_that_name(body, levels, keys):
+    with pytest.raises(NumberOutOfRange) as caught:
+        decode_json(body)
+    errors = caught.value.errors(*levels)
+    for key in keys:
+        assert list(errors) == [key]
+        errors = errors[key]
+    assert errors.startswith(f"'{keys[-1]}' holds 1e400, which JSON cannot carry")
 
 
 def invalid_binary(headers: dict, content_type: str = "", body: bytes = b"") -> dict:
@@ -130,11 +206,23 @@ def test_binary_extension_headers_become_string_attributes():
         (wire("voilà"), "voilà"),  # "à" ends in byte A0, which is not whitespace here
         (wire("\u00a0x\u00a0"), "\u00a0x\u00a0"),
         ("\tx\t", "x"),
-        ("50%", "50%"),  # a lone % is kept as is
+        ("%e2%82%ac", "€"),  # lower-case hex digits
     ],
 )
 def test_binary_header_values_are_percent_decoded(raw, value):
     assert binary_event({**CE_HEADERS, "ce-subject": raw}, "", b"")["subject"] == value
+
+
+@pytest.mark.parametrize(
+    "raw, index",
+    [("%", 0), ("50%", 2), ("%zz", 0), ("%4", 0), ("a%4g", 1), ("%41%", 3), ("%%41", 0)],
+)
+def test_binary_header_malformed_percent_encoding_is_an_error(raw, index):
+    errors = invalid_binary({**CE_HEADERS, "ce-subject": raw})
+    assert errors == {
+        "subject": "header 'ce-subject' has a '%' not followed by two hex digits at index "
+        f"{index}: percent-encoding is '%' and two hex digits (a literal '%' is sent as %25)"
+    }
 
 
 @pytest.mark.parametrize("raw", ["%FF", "%C3", "%ED%A0%80", "\xff", "ok%C3%28"])
@@ -175,13 +263,25 @@ def test_binary_json_body_may_be_any_json_value(body):
     assert "data" in binary_event(CE_HEADERS, "application/json", body)
 
 
-@pytest.mark.parametrize("body", [b"{", b"not json", b"NaN", b'"\xff"', b" "])
-def test_binary_malformed_json_body_is_an_error_on_data(body):
+@pytest.mark.parametrize(
+    "body, text",
+    [
+        (b"{", "the body is not valid JSON"),
+        (b"not json", "the body is not valid JSON"),
+        (b'"\xff"', "the body is not valid UTF-8"),
+        ('"x"'.encode("utf-16"), "the body must be UTF-8"),
+        (b" ", "the body is empty"),
+        (b"NaN", "the body holds NaN, which JSON cannot carry"),
+        (b'{"a": [1e400]}', "the body holds 1e400 at /a/0, which JSON cannot carry"),
+    ],
+)
+def test_binary_malformed_json_body_is_an_error_on_data(body, text):
     errors = invalid_binary(CE_HEADERS, "application/json", body)
-    assert set(errors) == {"data"}
-    assert (
-        "not valid JSON" in errors["data"] or "UTF-8" in errors["data"] or "empty" in errors["data"]
-    )
+    assert set(errors) == {"data"} and errors["data"].startswith(text)
+
+
+def test_binary_json_null_body_is_an_explicit_null_payload():
+    assert binary_event(CE_HEADERS, "application/json", b"null")["data"] is None
 
 
 @pytest.mark.parametrize(

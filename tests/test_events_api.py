@@ -269,7 +269,7 @@ async def test_binary_ce_datacontenttype_header_is_rejected(async_client):
     assert_error(response, 400, datacontenttype="Content-Type")
 
 
-@pytest.mark.parametrize("body", [b"{", b"{'a': 1}", b"NaN", b"\xff"])
+@pytest.mark.parametrize("body", [b"{", b"{'a': 1}", b"\xff"])
 async def test_binary_malformed_json_body_is_rejected(async_client, body):
     response = await post(
         async_client, body, "application/json", ce_headers(new_event(specversion="1.0"))
@@ -329,7 +329,6 @@ async def test_invalid_attributes_are_a_400_keyed_by_attribute(async_client):
         (b'{"id": "1",', "the body is not valid JSON"),
         (b"   ", "the body is empty"),
         (b'{"id": "\xff"}', "the body is not valid UTF-8"),
-        (b'{"data": NaN}', "NaN is not valid JSON"),
         (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
     ],
 )
