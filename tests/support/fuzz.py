@@ -1,0 +1,211 @@
+"""What the scale fuzz tests share: counts and a seed from the environment, JSON made to order,
+the findings they collect, and the server-wide checks (tracebacks, a stalled event loop).
+
+Every generated case comes from `random.Random(f"{seed}:{kind}:{index}")`, so one case can be
+regenerated from the seed and index a failure prints, without replaying the others.
+"""
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# A /healthz probe slower than this while the fuzz runs means something held the event loop.
+STALL_SECONDS = 1.0
+# After the run, /healthz must answer within this (the best of a few probes: the machine is shared).
+PROMPT_SECONDS = 0.1
+PROBE_INTERVAL = 0.25
+EXAMPLES_PER_KIND = 3
+SAFE_WORDS = ("order", "créé", "注文", "🙂", "a b", "x" * 40, "1", "café/menu", "tab\tbed")
+
+
+def count(name: str, default: int) -> int:
+    """A case count from the environment (`make fuzz` raises them); `default` for `make test`."""
+    return int(os.environ.get(name, default))
+
+
+def seed() -> int:
+    """FUZZ_SEED from the environment to replay a run, or a fresh one to print."""
+    return int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(10**9))
+
+
+def rng_for(run_seed: int, kind: str, index: int) -> random.Random:
+    return random.Random(f"{run_seed}:{kind}:{index}")
+
+
+class Raw(str):
+    """JSON text written as is by `dumps`: how tokens no encoder emits get into a document."""
+
+
+def dumps(value) -> str:
+    """JSON text of `value`, with any `Raw` piece inside it written verbatim."""
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{dumps(k)}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+class Values:
+    """Values for one case, all drawn from its own random generator."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def pick(self, options):
+        return self.rng.choice(options)
+
+    def word(self) -> str:
+        return self.pick(SAFE_WORDS) + str(self.rng.randrange(1000))
+
+    def json_value(self, depth: int = 0):
+        """Any finite JSON value (no Raw): what `data` may be."""
+        roll = self.rng.random()
+        if depth > 3 or roll < 0.5:
+            return self.pick(
+                [
+                    None,
+                    True,
+                    False,
+                    0,
+                    -1,
+                    2**53,
+                    2**64,
+                    -(2**63),
+                    1.5,
+                    -0.0,
+                    1e308,
+                    5e-324,
+                    "",
+                    self.word(),
+                    "\u2028\u2029",
+                    "\U0001f600",
+                ]
+            )
+        if roll < 0.75:
+            return [self.json_value(depth + 1) for _ in range(self.rng.randrange(4))]
+        return {self.word(): self.json_value(depth + 1) for _ in range(self.rng.randrange(4))}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not RFC 8259 JSON")
+
+
+def strict_json(text: str | bytes):
+    """Decode RFC 8259 JSON only: NaN and Infinity raise ValueError."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+@dataclass
+class Findings:
+    """Failures grouped by kind: how many, and the first few counterexamples of each."""
+
+    kinds: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, example: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        examples = self.kinds.setdefault(kind, [])
+        if len(examples) < EXAMPLES_PER_KIND:
+            examples.append(example)
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def report(self, run_seed: int, rerun: str, log: Path) -> str:
+        lines = [f"FUZZ_SEED={run_seed}; rerun with: FUZZ_SEED={run_seed} {rerun}"]
+        lines.append(f"the server's log is kept at {log}")
+        for kind, examples in self.kinds.items():
+            lines.append(f"- {kind}: {self.counts[kind]} case(s), e.g.")
+            lines += [f"    {example}" for example in examples]
+        return "\n".join(lines)
+
+
+def clip(value, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} chars)"
+
+
+def tracebacks(log: str) -> list[str]:
+    """The tracebacks in a server log, each as its text up to the exception line."""
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        lines = [line for line in block.splitlines() if line and not line.startswith(" ")]
+        found.append(lines[0] if lines else block[:200])
+    return found
+
+
+async def healthz_seconds(port: int) -> float:
+    """How long GET /healthz takes on a new connection (raw, so nothing logs per probe)."""
+    start = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(-1), 30)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    return time.monotonic() - start
+
+
+class StallWatch:
+    """Probes /healthz all through a run; a slow probe names the cases in flight at the time."""
+
+    def __init__(self, port: int, findings: Findings):
+        self.port = port
+        self.findings = findings
+        self.in_flight: dict[int, str] = {}
+        self.slowest = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "StallWatch":
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def _watch(self) -> None:
+        while True:
+            suspects = dict(self.in_flight)
+            seconds = await healthz_seconds(self.port)
+            self.slowest = max(self.slowest, seconds)
+            if seconds > STALL_SECONDS:
+                self.findings.add(
+                    f"/healthz stalled over {STALL_SECONDS} s",
+                    f"{seconds:.2f} s while in flight: {_names(suspects.values())}",
+                )
+            await asyncio.sleep(PROBE_INTERVAL)
+
+
+def _names(descriptions: Iterable[str]) -> str:
+    return clip(sorted(descriptions), 600)
+
+
+async def prompt_healthz(port: int, tries: int = 3) -> list[float]:
+    """Seconds of a few /healthz probes after a run; the best must be under PROMPT_SECONDS."""
+    return [await healthz_seconds(port) for _ in range(tries)]
+
+
+def check_server_afterwards(log: Path, probes: list[float], findings: Findings) -> None:
+    """The checks on the whole run: no traceback logged, /healthz prompt once the run is over."""
+    for exception in tracebacks(log.read_text(errors="replace")):
+        findings.add("traceback in the server log", exception)
+    if min(probes) > PROMPT_SECONDS:
+        findings.add(
+            f"/healthz slower than {PROMPT_SECONDS * 1000:.0f} ms after the run",
+            f"probes took {[round(p * 1000) for p in probes]} ms",
+        )

@@ -1,0 +1,160 @@
+"""Thousands of generated POST /events requests, sent concurrently through one real server.
+
+Every answer must be documented: no 5xx, JSON from Relayman's routes, 201 for every untouched
+event and 4xx for every one a rule refuses. Every accepted event from a watched source must reach
+the subscriber watching it, as RFC 8259 JSON. The server must log no traceback, never hold its
+event loop (a /healthz probe runs all along) and answer /healthz promptly at the end.
+
+`make test` sends FUZZ_REQUESTS=300 requests; `make fuzz` sends 10,000. A failure prints the
+seed (FUZZ_SEED replays the run) and, for each kind of finding, the first requests that caused it.
+"""
+
+import asyncio
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.fuzz import (
+    Findings,
+    StallWatch,
+    check_server_afterwards,
+    clip,
+    count,
+    prompt_healthz,
+    rng_for,
+    seed,
+    strict_json,
+)
+from tests.support.fuzz_http import (
+    ACCEPT,
+    REFUSE,
+    WATCHED_SOURCES,
+    Answer,
+    FuzzRequest,
+    NoAnswer,
+    exchange,
+    request_for,
+)
+from tests.support.server import Server
+from tests.support.sockets_client import phoenix
+from tests.support.wait import await_until
+
+REQUESTS = count("FUZZ_REQUESTS", 300)
+CONCURRENCY = 24
+DELIVERY_TIMEOUT = 30
+HEARTBEAT_SECONDS = 20  # well inside the server's idle timeout
+
+
+@pytest.fixture(scope="module")
+def fuzz_server():
+    """A server of its own, so that its log holds only what the fuzz caused."""
+    with Server() as running:
+        yield running
+
+
+def judge(request: FuzzRequest, answer: Answer, findings: Findings, accepted: Counter) -> None:
+    """Record what is wrong with one answer; count the accepted events by watched source."""
+    case = f"→ {answer.status} {clip(answer.body, 200)} for {request.describe()}"
+    if answer.status >= 500:
+        findings.add("5xx answer", case)
+    if request.expect == ACCEPT and answer.status != 201:
+        findings.add("valid event refused", case)
+    if request.expect == REFUSE and not 400 <= answer.status < 500:
+        findings.add("invalid event not refused", case)
+    try:
+        body = strict_json(answer.body)
+    except ValueError:
+        if request.wire_ok:
+            findings.add("answer not JSON", case)
+        return
+    if request.wire_ok and not answer.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        findings.add("answer without a JSON Content-Type", case)
+    if answer.status == 201:
+        for event in body if isinstance(body, list) else [body]:
+            if event.get("source") in WATCHED_SOURCES:
+                accepted[f"source:{event['source']}"] += 1
+
+
+async def listen(subscriber, received: Counter, findings: Findings) -> None:
+    """Count the pushes per topic; each must be RFC 8259 JSON in a V2 push frame."""
+    while True:
+        text = await subscriber.ws.recv()
+        try:
+            frame = strict_json(text)
+        except ValueError as exc:
+            findings.add("push not RFC 8259 JSON", f"{exc}: {clip(text)}")
+            continue
+        if frame[3] != "phx_reply":
+            received[frame[2]] += 1
+
+
+async def heartbeats(subscriber) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await subscriber.send(None, subscriber.next_ref(), "phoenix", "heartbeat")
+
+
+async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
+    run_seed, findings = seed(), Findings()
+    accepted, received, statuses = Counter(), Counter(), Counter()
+    started = time.monotonic()
+    async with phoenix(fuzz_server) as subscriber:
+        for source in WATCHED_SOURCES:
+            await subscriber.join(f"source:{source}")
+        background = [
+            asyncio.create_task(listen(subscriber, received, findings)),
+            asyncio.create_task(heartbeats(subscriber)),
+        ]
+        async with StallWatch(fuzz_server.port, findings) as watch:
+            slots = asyncio.Semaphore(CONCURRENCY)
+
+            async def send(index: int) -> None:
+                request = request_for(rng_for(run_seed, "http", index), index)
+                async with slots:
+                    watch.in_flight[index] = f"#{index} {request.label}"
+                    try:
+                        answer = await exchange(request, fuzz_server.port)
+                    except NoAnswer as exc:
+                        findings.add("no HTTP answer", f"{exc} for {request.describe()}")
+                        return
+                    finally:
+                        del watch.in_flight[index]
+                statuses[answer.status] += 1
+                judge(request, answer, findings, accepted)
+
+            await asyncio.gather(*(send(index) for index in range(REQUESTS)))
+        sent_in = time.monotonic() - started
+        try:
+            await await_until(
+                lambda: all(received[topic] >= n for topic, n in accepted.items()),
+                "every accepted event delivered",
+                timeout=DELIVERY_TIMEOUT,
+            )
+        except AssertionError:
+            pass  # told apart below, topic by topic
+        for task in background:
+            task.cancel()
+        if subscriber.ws.close_code is not None:
+            findings.add("the subscriber was closed", f"close code {subscriber.ws.close_code}")
+    for topic, n in accepted.items():
+        if received[topic] != n:
+            findings.add(
+                "accepted events not delivered exactly once",
+                f"{topic}: 201 for {n} events, {received[topic]} pushed",
+            )
+    probes = await prompt_healthz(fuzz_server.port)
+    log = Path(shutil.copy(fuzz_server.log_path, tmp_path / "server.log"))
+    check_server_afterwards(log, probes, findings)
+    print(
+        f"\n{REQUESTS} requests in {sent_in:.1f} s (seed {run_seed});"
+        f" statuses {dict(sorted(statuses.items()))};"
+        f" {sum(accepted.values())} watched events accepted; slowest /healthz during the run"
+        f" {watch.slowest * 1000:.0f} ms, after it {[round(p * 1000) for p in probes]} ms"
+    )
+    rerun = f"FUZZ_REQUESTS={REQUESTS} pytest {__file__}"
+    assert not findings, findings.report(run_seed, rerun, log)
