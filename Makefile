@@ -1,5 +1,7 @@
-# Relayman: `make run` serves on port $(PORT); `make test` runs lint and the whole suite.
-# Both build .venv/ from scratch when it is missing or the requirements changed.
+# Relayman: `make run` serves on port $(PORT); `make test` runs lint and the whole suite (with a
+# slice of the fuzzing); `make test-unit` only the in-process tests, in seconds; `make fuzz` the
+# fuzzing at full scale. Each builds .venv/ from scratch when it is missing or the requirements
+# changed.
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 4000
 JS := tests/js
 
-.PHONY: run run-cluster test lint format venv js-deps browser clean bench bench-quick
+.PHONY: run run-cluster test test-unit fuzz lint format venv js-deps browser clean bench bench-quick
 
 run: $(VENV)/.runtime
 	PYTHON=$(BIN)/python PORT=$(PORT) bin/serve
@@ -21,6 +23,16 @@ test: $(VENV)/.dev js-deps browser
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 	cd $(JS) && npm test --silent
+
+test-unit: $(VENV)/.dev
+	$(BIN)/pytest -m unit
+
+# 10,000 generated requests and 10,000 generated frames through one real server each, and the
+# in-process properties at 1,000 examples; FUZZ_SEED=<seed> replays a run it printed.
+FUZZ_SCALE := FUZZ_REQUESTS=10000 FUZZ_FRAMES=10000 FUZZ_EXAMPLES=1000
+fuzz: $(VENV)/.dev
+	$(FUZZ_SCALE) $(BIN)/pytest --timeout=1200 -s \
+		tests/test_fuzz_http.py tests/test_fuzz_sockets.py tests/test_events_fuzz.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
