@@ -3,9 +3,12 @@
 `python -m relayman_project.server` takes every option of daphne's command line (bin/serve runs
 it). The one difference from `python -m daphne` is the factories the server builds its
 connections with: daphne's `Server.run()` assigns `http_factory` and `ws_factory`, and the
-properties below put Relayman's in their place, so none of daphne's code is copied. Every
-WebSocket is built with `sockets.daphne_protocol.WebSocketProtocol`, with
-`sockets.daphne_protocol.factory_options()` on top of daphne's options.
+properties below put Relayman's in their place, so none of daphne's code is copied:
+
+- HTTP connections get deadlines, a connection cap, and bodies refused before they are read
+  (`server_http`);
+- every WebSocket is built with `sockets.daphne_protocol.WebSocketProtocol`, with
+  `sockets.daphne_protocol.factory_options()` on top of daphne's options.
 
 Those factories lean on daphne and Twisted internals (`server_internals`). When the installed
 versions are not the tested ones, the server says so in one WARNING and runs as stock daphne.
@@ -17,28 +20,44 @@ import logging
 
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.ws_protocol import WebSocketFactory
+from django.conf import settings
 
-from . import server_internals
+from events.episodes import Episode
+
+from . import server_connections, server_internals
+from .server_http import Edge, EdgeHTTPFactory
+from .server_requests import RequestRules
 
 logger = logging.getLogger("relayman.server")
+
+# Clients cut for slowness make one episode in the log, ended by this long without another.
+SLOW_CLIENTS_QUIET_SECONDS = 10.0
 
 
 class Server(daphne.server.Server):
     """daphne's server, building its connections with Relayman's factories."""
 
-    # Set by `run()`: whether the internals are the tested ones, so Relayman's factories apply.
-    relayman_factories = False
+    edge: Edge | None = None  # set by `run()` when the internals are the tested ones
 
     def run(self):
         problems = server_internals.problems()
-        self.relayman_factories = not problems
         if problems:
             logger.warning(
                 "event=server_stock reason=%r: serving as stock daphne, without Relayman's "
-                "socket rules",
+                "deadlines, connection cap, early 413/401 or socket rules",
                 "; ".join(problems),
             )
+        else:
+            self.edge = self._edge()
         super().run()
+
+    @property
+    def http_factory(self):
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, stock):
+        self._http_factory = EdgeHTTPFactory(self, self.edge) if self.edge else stock
 
     @property
     def ws_factory(self):
@@ -46,24 +65,69 @@ class Server(daphne.server.Server):
 
     @ws_factory.setter
     def ws_factory(self, stock):
-        if self.relayman_factories:
+        if self.edge:
             # Imported once daphne's command line has loaded the application, and Django with it.
             from sockets import daphne_protocol
 
-            stock = SocketFactory(daphne_protocol, self, server=self.server_name)
+            stock = SocketFactory(daphne_protocol, self.edge, self, server=self.server_name)
         self._ws_factory = stock
+
+    def _edge(self) -> Edge:
+        header_timeout = getattr(settings, "RELAYMAN_HEADER_TIMEOUT", 10)
+        body_timeout = getattr(settings, "RELAYMAN_BODY_TIMEOUT", 30)
+        descriptors = server_connections.descriptor_limit()
+        derived = server_connections.derived_cap(descriptors)
+        cap = getattr(settings, "RELAYMAN_MAX_CONNECTIONS", None)
+        if cap is None:
+            cap, origin = derived, f"derived from the file descriptor limit of {descriptors}"
+        else:
+            origin = "RELAYMAN_MAX_CONNECTIONS"
+            if cap > derived:
+                logger.warning(
+                    "event=max_connections_above_descriptor_limit max_connections=%d "
+                    "descriptor_limit=%d: past about %d connections, new ones are closed "
+                    "unanswered when accepted (logged as connections_dropped)",
+                    cap,
+                    descriptors,
+                    derived,
+                )
+        logger.info(
+            "event=server_edge header_timeout=%s body_timeout=%s max_connections=%d "
+            "descriptor_limit=%d",
+            header_timeout,
+            body_timeout,
+            cap,
+            descriptors,
+        )
+        return Edge(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            rules=RequestRules(self.root_path),
+            connections=server_connections.Connections(cap, origin, logger),
+            slow=Episode(logger, "slow_clients_cut", quiet=SLOW_CLIENTS_QUIET_SECONDS),
+        )
 
 
 class SocketFactory(WebSocketFactory):
-    """daphne's WebSocket factory, building `sockets.daphne_protocol`'s protocol and options."""
+    """daphne's WebSocket factory, building `sockets.daphne_protocol`'s protocol and options.
 
-    def __init__(self, rules, *args, **kwargs):
+    Each socket is an upgraded HTTP connection, which the connection count took in: the count
+    lets it go when the socket closes.
+    """
+
+    def __init__(self, rules, edge: Edge, *args, **kwargs):
         self.protocol = rules.WebSocketProtocol
         self._rules = rules
+        self._connections = edge.connections
         super().__init__(*args, **kwargs)
 
     def setProtocolOptions(self, **options):
         super().setProtocolOptions(**{**options, **self._rules.factory_options()})
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.is_closed.addBoth(self._connections.release)
+        return protocol
 
 
 class CommandLineInterface(DaphneCommandLineInterface):

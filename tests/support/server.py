@@ -5,6 +5,7 @@ the same port, as a crashed or redeployed node would be.
 """
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -35,9 +36,15 @@ class Server:
         settings: str = "relayman_project.settings",
         port: int | None = None,
         database: Path | None = None,
+        descriptor_limit: int | None = None,
+        launcher: tuple[str, ...] = ("-m", "relayman_project.server"),
     ):
+        """`descriptor_limit` sets the process's RLIMIT_NOFILE (soft and hard); `launcher` is
+        what the interpreter runs, given daphne's arguments (`-c <code>` to alter the server)."""
         self.port = port or free_port()
         self.application = application
+        self.descriptor_limit = descriptor_limit
+        self.launcher = launcher
         self.log_path = Path(tempfile.mkstemp(prefix="relayman-", suffix=".log")[1])
         self.database = database or Path(tempfile.mkstemp(suffix=".sqlite3")[1])
         self.env = {
@@ -72,8 +79,7 @@ class Server:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "relayman_project.server",
+                *self.launcher,
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -86,6 +92,7 @@ class Server:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._limit_descriptors if self.descriptor_limit else None,
         )
         self.wait_ready()
         return self
@@ -102,6 +109,17 @@ class Server:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer within {START_TIMEOUT}s:\n{self.logs()}")
+
+    def _limit_descriptors(self) -> None:
+        limit = self.descriptor_limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    def rss(self) -> int:
+        """The server process's resident memory in bytes (VmRSS), as `top` shows it."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS in /proc/<pid>/status")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,0 +1,83 @@
+"""What the server decides from a request's head alone: the limit on its body, producer keys.
+
+Refusing there costs nothing: no byte of the body is read (Twisted would otherwise take a whole
+body, to a temporary file past 100 kB, before daphne passes the request on), and a client that
+sent `Expect: 100-continue` is answered before it sends one. The answers match the
+application's own: the view's 413 and DRF's 401 with the same `WWW-Authenticate`.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from django.conf import global_settings, settings
+from django.urls import NoReverseMatch, reverse
+
+from events import config, producer_keys, snapshot
+from events.auth import REALM
+
+from . import server_answers
+
+EVENTS_LIMIT = "RELAYMAN_MAX_EVENT_BYTES, or 'maximum event size' in the admin's relay settings"
+OTHER_LIMIT = "DATA_UPLOAD_MAX_MEMORY_SIZE: the limit for bodies other than events"
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    size: int
+    origin: str  # where the limit comes from, as the 413 names it
+
+    def refusal(self, size: int | None = None) -> bytes:
+        """The 413 for a body of `size` bytes, or for a streamed one that passed the limit."""
+        body = f"{size} bytes" if size is not None else f"more than {self.size} bytes"
+        return server_answers.response(
+            413, f"The body is {body}; the limit is {self.size} bytes ({self.origin})"
+        )
+
+
+class RequestRules:
+    """The rules for one server's requests; the events route's follow the live settings."""
+
+    def __init__(self, root_path: str = ""):
+        try:
+            self.events_path = root_path.rstrip("/") + reverse("relayman-events")
+        except NoReverseMatch:  # a host project that serves no events route
+            self.events_path = None
+        # Django's own default when the project sets none (the standalone project sets None).
+        other = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or global_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.other_limit = BodyLimit(other, OTHER_LIMIT)
+
+    def judge(self, target: bytes, headers, length: int | None) -> tuple[bytes | None, BodyLimit]:
+        """(the answer refusing the request now, or None; the limit its body is held to).
+
+        `target` is the request line's target, `headers` Twisted's, `length` the declared
+        Content-Length (None when the body is chunked).
+        """
+        if not self._is_events(target):
+            limit = self.other_limit
+        else:
+            limit = BodyLimit(config.get("MAX_EVENT_BYTES"), EVENTS_LIMIT)
+            refusal = self._producer_key_refusal(headers)
+            if refusal:
+                return refusal, limit
+        if length is not None and length > limit.size:
+            return limit.refusal(length), limit
+        return None, limit
+
+    def _is_events(self, target: bytes) -> bool:
+        path = target.split(b"?", 1)[0]
+        if self.events_path is None or not path.isascii():
+            return False
+        return unquote(path.decode("ascii")) == self.events_path  # as daphne gives it to Django
+
+    @staticmethod
+    def _producer_key_refusal(headers) -> bytes | None:
+        if not config.get("REQUIRE_PRODUCER_KEYS"):
+            return None
+        values = headers.getRawHeaders(b"authorization")
+        # Django reads header bytes as Latin-1 and joins repeated headers with commas.
+        authorization = ",".join(v.decode("latin-1") for v in values) if values else None
+        try:
+            producer_keys.check(authorization, snapshot.key)
+        except producer_keys.KeyRefused as refused:
+            return server_answers.response(401, str(refused), (("WWW-Authenticate", REALM),))
+        return None
