@@ -4,7 +4,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from sockets.websocket_frames import text_frame
+from sockets.websocket_frames import pong_frame, text_frame
 
 
 def parse(data: bytes) -> Frame:
@@ -45,3 +45,14 @@ def test_headers_are_as_short_as_the_length_allows():
     assert len(text_frame(b"x" * 125)) == 2 + 125
     assert len(text_frame(b"x" * 126)) == 4 + 126
     assert len(text_frame(b"x" * 65536)) == 10 + 65536
+
+
+@pytest.mark.parametrize("length", [0, 125])
+def test_a_pong_echoes_its_ping_payload(length):
+    frame = parse(pong_frame(b"p" * length))
+    assert (frame.opcode, frame.fin, frame.data) == (Opcode.PONG, True, b"p" * length)
+
+
+def test_a_pong_payload_is_at_most_125_bytes():
+    with pytest.raises(ValueError, match="at most 125 bytes"):
+        pong_frame(b"p" * 126)

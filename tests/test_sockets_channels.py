@@ -176,7 +176,7 @@ async def test_sources_with_any_characters_are_their_own_channels(server):
 
 
 async def test_pushes_of_every_frame_size_arrive_whole_and_in_order_with_replies(server):
-    """Pushes take daphne_connection's direct path, replies ASGI's: one stream, in order."""
+    """Pushes and replies share one stream to the client: each arrives whole, in order."""
     source = new_source()
     async with phoenix(server) as client:
         await client.join(f"source:{source}")

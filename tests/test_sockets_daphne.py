@@ -1,0 +1,142 @@
+"""The daphne-level pieces (`daphne_connection`, `daphne_protocol`) on their own, fallbacks too:
+each leans on internals only with the versions it was tested on."""
+
+import asyncio
+
+import pytest
+from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
+
+from events import config
+from sockets import daphne_connection, daphne_protocol
+from sockets.daphne_connection import Connection
+from sockets.daphne_protocol import WebSocketProtocol
+from sockets.websocket_frames import pong_frame, text_frame
+
+
+class FakeTransport:
+    """The parts of twisted's TCP transport that `Connection` reads."""
+
+    TLS = False
+    disconnecting = False
+
+    def __init__(self, kernel_takes: int = 1 << 30, paused: bool = False):
+        self.kernel_takes = kernel_takes
+        self.producerPaused = paused
+        self._tempDataLen = 0
+        self.dataBuffer = b""
+        self.offset = 0
+        self.sent = b""  # what reached the kernel at once
+        self.written = b""  # what went into twisted's buffer
+
+    def writeSomeData(self, data: bytes) -> int:
+        taken = data[: self.kernel_takes]
+        self.sent += taken
+        return len(taken)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        self._tempDataLen += len(data)
+
+
+class FakeProtocol:
+    STATE_OPEN = 3
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.state = self.STATE_OPEN
+
+
+def test_the_immediate_send_is_only_for_the_tested_twisted():
+    assert daphne_connection.buffer_internals_known()
+    assert not daphne_connection.buffer_internals_known("99.0.0")
+
+
+def test_an_immediate_write_goes_to_the_kernel_and_the_rest_to_twisted():
+    transport = FakeTransport(kernel_takes=10)
+    connection = Connection(FakeProtocol(transport), immediate=True)
+    frame = text_frame(b"x" * 100)
+    assert connection.write(frame) == 0
+    assert (transport.sent, transport.written) == (frame[:10], frame[10:])
+    connection.write(text_frame(b"after"))  # behind what twisted holds: keeps the order
+    assert transport.written == frame[10:] + text_frame(b"after")
+
+
+def test_the_fallback_writes_through_the_public_transport_write():
+    transport = FakeTransport()
+    connection = Connection(FakeProtocol(transport), immediate=False)
+    connection.send_text("é")
+    connection.pong(b"hi")
+    assert transport.sent == b""
+    assert transport.written == text_frame("é".encode()) + pong_frame(b"hi")
+
+
+@pytest.mark.parametrize("immediate", [True, False])
+def test_writes_while_the_client_is_behind_are_reported(immediate):
+    transport = FakeTransport(paused=True)
+    connection = Connection(FakeProtocol(transport), immediate=immediate)
+    assert connection.send_text("x" * 10) == len(text_frame(b"x" * 10))
+    transport.producerPaused = False
+    assert connection.send_text("x") == 0
+
+
+def test_writes_once_the_peer_is_gone_are_dropped_quietly():
+    transport = FakeTransport()
+    protocol = FakeProtocol(transport)
+    protocol.state = 4  # closed
+    assert Connection(protocol, immediate=True).send_text("late reply") == 0
+    assert transport.sent == transport.written == b""
+
+
+def test_connections_only_for_daphnes_protocol():
+    assert daphne_connection.of(lambda message: None) is None
+
+
+@pytest.fixture
+def protocol(monkeypatch):
+    """Relayman's protocol, open, with its application's queue and a recorded pong."""
+    instance = WebSocketProtocol()
+    instance.state = instance.STATE_OPEN
+    instance.application_queue = asyncio.Queue()
+    instance.pongs = []
+    monkeypatch.setattr(instance, "sendPong", instance.pongs.append, raising=False)
+    return instance
+
+
+def test_pings_go_to_the_application(protocol):
+    protocol.onPing(b"hello")
+    assert protocol.application_queue.get_nowait() == {
+        "type": "websocket.ping",
+        "payload": b"hello",
+    }
+    assert protocol.pongs == []
+
+
+def test_with_another_daphne_autobahn_answers_pings_itself(protocol):
+    assert not daphne_protocol.daphne_internals_known("4.0.0")
+    protocol.pings_to_application = False
+    protocol.onPing(b"hello")
+    assert protocol.pongs == [b"hello"] and protocol.application_queue.empty()
+
+
+def test_each_message_is_held_to_the_frame_limit_in_force(protocol, monkeypatch):
+    monkeypatch.setattr(config, "get", {"MAX_FRAME_BYTES": 3 * 1024 * 1024}.__getitem__)
+    protocol.onMessageBegin(False)
+    assert protocol.maxMessagePayloadSize == protocol.maxFramePayloadSize == 3 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("clean", "code", "reported"), [(True, None, 1005), (True, 4000, 4000), (False, 1006, 1006)]
+)
+def test_a_clean_close_without_a_code_is_reported_as_1005(
+    protocol, monkeypatch, clean, code, reported
+):
+    seen = []
+    monkeypatch.setattr(
+        DaphneWebSocketProtocol, "onClose", lambda self, clean, code, reason: seen.append(code)
+    )
+    protocol.onClose(clean, code, None)
+    assert seen == [reported]
+
+
+def test_factory_options_close_with_rfc_codes_and_echo_the_clients_close():
+    assert daphne_protocol.factory_options() == {"failByDrop": False, "echoCloseCodeReason": True}
