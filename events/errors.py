@@ -3,8 +3,9 @@
 Producers, load balancers and scripts read every answer of Relayman's routes as JSON, in the shape
 `POST /events` gives its own errors: `{"detail": "<message>"}`. Django's stock error pages are
 HTML, so the standalone project names the views below as its `handler400`, `handler403`,
-`handler404` and `handler500`; a host project may do the same in its ROOT_URLCONF. Pages under
-the admin keep Django's HTML.
+`handler404` and `handler500`, and a host project may do the same in its ROOT_URLCONF: they answer
+JSON under the prefix Relayman's routes are mounted at, and Django's own pages elsewhere and
+under the admin.
 
 A request whose Host is not in ALLOWED_HOSTS makes Django log an ERROR with a traceback, once per
 request: a scanner fills the log. `quiet_bad_hosts`, first in MIDDLEWARE, answers it with a JSON
@@ -38,19 +39,19 @@ def error(status: int, detail: str) -> JsonResponse:
 
 
 def bad_request(request, exception=None):
-    if _under_admin(request):
+    if not _relaymans(request):
         return defaults.bad_request(request, exception)
     return error(400, _with_reason("Bad request", exception))
 
 
 def permission_denied(request, exception=None):
-    if _under_admin(request):
+    if not _relaymans(request):
         return defaults.permission_denied(request, exception)
     return error(403, _with_reason("Forbidden", exception))
 
 
 def page_not_found(request, exception=None):
-    if _under_admin(request):
+    if not _relaymans(request):
         return defaults.page_not_found(request, exception)
     detail = f"No route for {request.method} {request.path}"
     if request.path.endswith("/") and _routed(request.path_info[:-1]):
@@ -59,7 +60,7 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    if _under_admin(request):
+    if not _relaymans(request):
         return defaults.server_error(request)
     return error(500, "Internal server error: the server's log says what went wrong")
 
@@ -69,13 +70,23 @@ def _with_reason(what: str, exception) -> str:
     return f"{what}: {reason}" if reason else what
 
 
-def _under_admin(request) -> bool:
-    """Whether the admin's HTML pages are asked for (the admin may be mounted anywhere)."""
+def _relaymans(request) -> bool:
+    """Whether the path is under Relayman's routes' prefix and not the admin's ("/" and "/admin/"
+    in the standalone project; both may be mounted anywhere)."""
+    relayman, admin = _prefix("relayman-healthz"), _prefix("admin:index")
+    path = request.path
+    return (
+        relayman is not None
+        and path.startswith(relayman)
+        and not (admin is not None and path.startswith(admin))
+    )
+
+
+def _prefix(route: str) -> str | None:
     try:
-        admin = reverse("admin:index")
-    except NoReverseMatch:  # no admin in this project
-        return False
-    return request.path.startswith(admin)
+        return reverse(route).rpartition("/")[0] + "/"
+    except NoReverseMatch:  # not in this project
+        return None
 
 
 def _routed(path: str) -> bool:

@@ -16,6 +16,7 @@ import uuid
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.support.server import ROOT, Server
 from tests.support.sockets_client import TIMEOUT, PhoenixClient, new_source
@@ -73,6 +74,32 @@ async def test_relaymans_paths_exist_only_under_the_prefix(host):
     async with httpx.AsyncClient(base_url=host.url, timeout=TIMEOUT) as http:
         assert (await http.get("/relay/healthz")).json() == {"status": 200, "message": "OK"}
         assert (await http.post("/events", json={})).status_code == 404
+
+
+async def test_errors_under_relay_are_json_and_the_hosts_own_pages_stay_html(host):
+    async with httpx.AsyncClient(base_url=host.url, timeout=TIMEOUT) as http:
+        relayman = await http.post("/relay/events/", json={})
+        own = await http.get("/no-such-page")
+        bad_host = await http.get("/relay/healthz", headers={"Host": "evil.example"})
+
+    assert relayman.status_code == 404
+    assert relayman.json() == {
+        "detail": "No route for POST /relay/events/; did you mean /relay/events?"
+    }
+    assert own.status_code == 404 and own.headers["content-type"].startswith("text/html")
+    assert bad_host.status_code == 400 and bad_host.json()["detail"].startswith(
+        "Host 'evil.example'"
+    )
+    assert "Traceback" not in host.logs()
+
+
+async def test_a_websocket_outside_relay_is_refused_without_a_traceback(host):
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{host.ws_url}/socket/websocket", proxy=None):
+            pass
+
+    assert refused.value.response.status_code == 403  # daphne's answer to a refusal
+    assert "Traceback" not in host.logs()
 
 
 def test_relaymans_migrations_apply_to_the_host_with_nothing_left_to_make(host):

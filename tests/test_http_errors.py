@@ -11,28 +11,27 @@ import logging
 
 import httpx
 import pytest
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.test import RequestFactory, override_settings
-from django.urls import get_resolver
+from django.urls import get_resolver, include, path
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from events import errors
 from events.episodes import Episode
-from tests.support.server import Server
 from tests.support.wait import await_until, wait_until
 
-QUIET = 1  # RELAYMAN_EPISODE_QUIET of the server below, in seconds
+QUIET = 1  # RELAYMAN_EPISODE_QUIET of the servers below, in seconds
 
 
-@pytest.fixture(scope="module")
-def quiet_server():
-    with Server(env={"RELAYMAN_EPISODE_QUIET": str(QUIET)}) as running:
-        yield running
+@pytest.fixture
+def quiet_server(make_server):
+    return make_server(env={"RELAYMAN_EPISODE_QUIET": str(QUIET)})
 
 
-def lines(server: Server, text: str) -> list[str]:
+def lines(server, text: str) -> list[str]:
     return [line for line in server.logs().splitlines() if text in line]
 
 
@@ -48,16 +47,16 @@ def lines(server: Server, text: str) -> list[str]:
         ("DELETE", "/static/missing.css", "No route for DELETE /static/missing.css"),
     ],
 )
-def test_an_unknown_route_is_a_json_404(quiet_server, method, path, detail):
-    response = httpx.request(method, quiet_server.url + path, json={})
+def test_an_unknown_route_is_a_json_404(server, method, path, detail):
+    response = httpx.request(method, server.url + path, json={})
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"detail": detail}
 
 
-def test_the_admin_keeps_its_html_pages(quiet_server):
-    response = httpx.get(quiet_server.url + "/admin/login/")
+def test_the_admin_keeps_its_html_pages(server):
+    response = httpx.get(server.url + "/admin/login/")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -165,6 +164,26 @@ def test_under_the_admin_the_error_pages_stay_html(view, status):
 
     assert response.status_code == status
     assert response["Content-Type"].startswith("text/html")
+
+
+# A host project's routes: Relayman under /relay/, beside pages of its own.
+urlpatterns = [path("relay/", include("events.urls")), path("admin/", admin.site.urls)]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_in_a_host_project_json_answers_only_under_relaymans_prefix():
+    """Its own pages and its admin keep Django's HTML."""
+    relayman = errors.page_not_found(rf.post("/relay/events/"), Http404())
+    own = errors.page_not_found(rf.get("/orders/7"), Http404())
+    admin_page = errors.page_not_found(rf.get("/admin/nothing/"), Http404())
+
+    assert relayman["Content-Type"] == "application/json"
+    assert (
+        relayman.content
+        == b'{"detail": "No route for POST /relay/events/; did you mean /relay/events?"}'
+    )
+    assert own.status_code == 404 and own["Content-Type"].startswith("text/html")
+    assert admin_page["Content-Type"].startswith("text/html")
 
 
 @override_settings(ALLOWED_HOSTS=["relay.example"])

@@ -8,14 +8,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_project.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
+from events.errors import SocketRouteNotFound  # noqa: E402
 from sockets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # phoenix.js: new Socket("wss://<host>/relay/socket") connects to /relay/socket/websocket
-        "websocket": URLRouter([path("relay/", URLRouter(websocket_urlpatterns))]),
+        "websocket": URLRouter(
+            [
+                path("relay/", URLRouter(websocket_urlpatterns)),
+                re_path("", SocketRouteNotFound()),  # any other path: refused, not a 500
+            ]
+        ),
     }
 )

@@ -10,3 +10,9 @@ urlpatterns = [
     path("announce", views.announce),
     path("announce-sync", views.announce_sync),
 ]
+
+# Relayman: errors under /relay/ answer JSON; the host's own pages keep Django's.
+handler400 = "events.errors.bad_request"
+handler403 = "events.errors.permission_denied"
+handler404 = "events.errors.page_not_found"
+handler500 = "events.errors.server_error"
