@@ -80,36 +80,70 @@ def judge(request: FuzzRequest, answer: Answer, findings: Findings, accepted: Co
                 accepted[f"source:{event['source']}"] += 1
 
 
-async def listen(subscriber, received: Counter, findings: Findings) -> None:
-    """Count the pushes per topic; each must be RFC 8259 JSON in a V2 push frame."""
-    while True:
-        text = await subscriber.ws.recv()
+class Subscriber:
+    """A socket joined to every watched source for the whole run, counting pushes per topic."""
+
+    def __init__(self, server: Server, findings: Findings):
+        self.server, self.findings = server, findings
+        self.received = Counter()
+
+    async def __aenter__(self) -> "Subscriber":
+        self._connection = phoenix(self.server)
+        self.client = await self._connection.__aenter__()
+        for source in WATCHED_SOURCES:
+            await self.client.join(f"source:{source}")
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._beat())]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.client.ws.close_code is not None:
+            self.findings.add(
+                "the subscriber was closed", f"close code {self.client.ws.close_code}"
+            )
+        await self._connection.__aexit__(*exc)
+
+    async def _listen(self) -> None:
+        """Each push must be RFC 8259 JSON."""
+        async for text in self.client.ws:
+            try:
+                frame = strict_json(text)
+            except ValueError as exc:
+                self.findings.add("push not RFC 8259 JSON", f"{exc}: {clip(text)}")
+                continue
+            if frame[3] != "phx_reply":
+                self.received[frame[2]] += 1
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.client.send(None, self.client.next_ref(), "phoenix", "heartbeat")
+
+    async def check_delivered(self, accepted: Counter) -> None:
+        """Every accepted event from a watched source pushed once: wait, then tell apart."""
         try:
-            frame = strict_json(text)
-        except ValueError as exc:
-            findings.add("push not RFC 8259 JSON", f"{exc}: {clip(text)}")
-            continue
-        if frame[3] != "phx_reply":
-            received[frame[2]] += 1
-
-
-async def heartbeats(subscriber) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        await subscriber.send(None, subscriber.next_ref(), "phoenix", "heartbeat")
+            await await_until(
+                lambda: all(self.received[topic] >= n for topic, n in accepted.items()),
+                "every accepted event delivered",
+                timeout=DELIVERY_TIMEOUT,
+            )
+        except AssertionError:
+            pass
+        for topic, n in accepted.items():
+            if self.received[topic] != n:
+                self.findings.add(
+                    "accepted events not delivered exactly once",
+                    f"{topic}: 201 for {n} events, {self.received[topic]} pushed",
+                )
 
 
 async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
     run_seed, findings = seed(), Findings()
-    accepted, received, statuses = Counter(), Counter(), Counter()
+    accepted, statuses = Counter(), Counter()
     started = time.monotonic()
-    async with phoenix(fuzz_server) as subscriber:
-        for source in WATCHED_SOURCES:
-            await subscriber.join(f"source:{source}")
-        background = [
-            asyncio.create_task(listen(subscriber, received, findings)),
-            asyncio.create_task(heartbeats(subscriber)),
-        ]
+    async with Subscriber(fuzz_server, findings) as subscriber:
         async with StallWatch(fuzz_server.port, findings) as watch:
             slots = asyncio.Semaphore(CONCURRENCY)
 
@@ -129,24 +163,7 @@ async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
 
             await asyncio.gather(*(send(index) for index in range(REQUESTS)))
         sent_in = time.monotonic() - started
-        try:
-            await await_until(
-                lambda: all(received[topic] >= n for topic, n in accepted.items()),
-                "every accepted event delivered",
-                timeout=DELIVERY_TIMEOUT,
-            )
-        except AssertionError:
-            pass  # told apart below, topic by topic
-        for task in background:
-            task.cancel()
-        if subscriber.ws.close_code is not None:
-            findings.add("the subscriber was closed", f"close code {subscriber.ws.close_code}")
-    for topic, n in accepted.items():
-        if received[topic] != n:
-            findings.add(
-                "accepted events not delivered exactly once",
-                f"{topic}: 201 for {n} events, {received[topic]} pushed",
-            )
+        await subscriber.check_delivered(accepted)
     probes = await prompt_healthz(fuzz_server.port)
     log = Path(shutil.copy(fuzz_server.log_path, tmp_path / "server.log"))
     check_server_afterwards(log, probes, findings)

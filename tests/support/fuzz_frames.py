@@ -8,7 +8,6 @@ connection, unless the server closed first.
 """
 
 import json
-import os
 import random
 import struct
 from dataclasses import dataclass, field
@@ -262,7 +261,9 @@ class Sessions(Values):
         return Step("raw", frame, f"raw: {name}")
 
 
-def raw_frame(opcode: int, payload: bytes, fin=True, rsv=0, masked=True) -> bytes:
+def raw_frame(
+    opcode: int, payload: bytes, fin=True, rsv=0, masked=True, key=b"\x37\xfa\x21\x3d"
+) -> bytes:
     """One WebSocket frame, built by hand so that it can break the rules (RFC 6455 §5.2)."""
     first = (0x80 if fin else 0) | rsv << 4 | opcode
     mask_bit = 0x80 if masked else 0
@@ -275,7 +276,6 @@ def raw_frame(opcode: int, payload: bytes, fin=True, rsv=0, masked=True) -> byte
         head = struct.pack("!BBQ", first, mask_bit | 127, length)
     if not masked:
         return head + payload
-    key = os.urandom(4)
     return head + key + bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
 
 

@@ -241,12 +241,12 @@ def batch(m: Maker, index: int) -> FuzzRequest:
         events.append(event)
         names.append(name)
         expect = REFUSE if REFUSE in (expect, broken) else None
+    label = f"batch of {len(events)}: {', '.join(names) or 'valid'}"
     if m.chance(0.05):
         events = m.pick([{}, Raw("1e400"), "x", None, [[]], [1]])
-        expect, names = REFUSE, ["not a list of events"]
+        expect, label = REFUSE, f"batch: not a list of events ({dumps(events)})"
     body, encoding, expect = _encode(m, dumps(events), expect)
-    label = f"batch of {len(events)}: {', '.join(names) or 'valid'}, {encoding}"
-    return _post(index, label, BATCH_TYPE, body, expect)
+    return _post(index, f"{label}, {encoding}", BATCH_TYPE, body, expect)
 
 
 def _post(index, label, content_type, body, expect) -> FuzzRequest:
@@ -516,7 +516,10 @@ def _dechunk(data: bytes) -> bytes:
 async def exchange(request: FuzzRequest, port: int) -> Answer:
     """Send one request on its own connection; the answer, or NoAnswer within its timeout."""
     head, body = wire_bytes(request, port)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as exc:
+        raise NoAnswer(f"could not connect: {exc}") from None
     sending = asyncio.create_task(_send(writer, head + body))
     received = bytearray()
     try:
