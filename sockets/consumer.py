@@ -82,7 +82,13 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     async def _pump(self, receive):
         while True:
-            await self._handle(await receive())
+            try:
+                message = await receive()
+            except Exception as failure:  # the channel layer's, e.g. its Redis gone mid-read
+                async with self._dispatching:
+                    await self._fail(failure)
+                return
+            await self._handle(message)
 
     async def _handle(self, message):
         async with self._dispatching:

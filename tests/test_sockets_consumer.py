@@ -165,3 +165,23 @@ async def test_a_failing_handler_ends_the_socket_with_4011_and_one_line(socket, 
     (line,) = [r for r in caplog.records if r.name == "sockets" and r.levelname == "ERROR"]
     assert "code=4011 reason=\"KeyError: 'payload'\"" in line.getMessage()
     assert "consumer.py:" in line.getMessage() and line.exc_info is None
+
+
+async def test_a_failing_channel_layer_ends_the_socket_with_4011(monkeypatch):
+    layer_class = type(get_channel_layer())
+    read = layer_class.receive
+
+    async def breaking(layer, channel):
+        message = await read(layer, channel)
+        if message["type"] == "test.break":
+            raise ConnectionError("layer gone")
+        return message
+
+    monkeypatch.setattr(layer_class, "receive", breaking)
+    socket = WebsocketCommunicator(PhoenixSocket.as_asgi(), "/socket/websocket?vsn=2.0.0")
+    await socket.connect()
+    await join(socket, "/a", "1")
+    await get_channel_layer().group_send(group_for("/a"), {"type": "test.break"})
+    assert json.loads(await socket.receive_from())[4] == {"reason": "server error"}
+    assert (await socket.receive_output())["code"] == 4011
+    await socket.disconnect()
