@@ -197,21 +197,19 @@ class PhoenixSocket(AsyncWebsocketConsumer):
                     await self.channel_layer.group_discard(group_for(source), self.channel_name)
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
                 case Pong(payload):
-                    await self._written(self._connection.pong(payload))
+                    await self._carry_out(self.session.sent(self._connection.pong(payload)) or ())
                 case Close(code, reason):
                     if self._failure is None:
                         self._log_closing(LOG_LEVELS.get(code, logging.WARNING), code, reason)
                     await self.close(int(code), reason)
 
     async def _send(self, frame: str) -> None:
-        """Send one text frame; the session counts it if the client is behind."""
-        if self._connection is None:
+        """Send one text frame (each push comes here); the session counts it if the client lags."""
+        connection = self._connection
+        if connection is None:
             await self.base_send({"type": "websocket.send", "text": frame})
-        else:
-            await self._written(self._connection.send_text(frame))
-
-    async def _written(self, behind: int) -> None:
-        actions = self.session.sent(behind)
+            return
+        actions = self.session.sent(connection.send_text(frame))
         if actions:
             await self._carry_out(actions)
 
