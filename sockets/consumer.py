@@ -99,10 +99,10 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
         A handler that fails ends this socket (4011) with one ERROR line and no traceback.
         """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
         try:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
             await handler(message)
         except StopConsumer:
             raise
