@@ -26,10 +26,13 @@ class Episode:
         *,
         quiet: float | None = None,
         level: int = logging.WARNING,
+        labels: dict | None = None,
         clock=time.monotonic,
     ):
+        """`labels` are fields of both lines, telling one episode from another of the same event."""
         self.logger = logger
         self.event = event
+        self.labels = _fields(labels or {})
         self.quiet = quiet
         self.level = level
         self.clock = clock
@@ -52,7 +55,9 @@ class Episode:
         self.count += 1
         if self.started is None:
             self.started = now
-            self.logger.log(self.level, "event=%s_started%s", self.event, _fields(details))
+            self.logger.log(
+                self.level, "event=%s_started%s%s", self.event, self.labels, _fields(details)
+            )
         self._watch()
 
     def end(self, **details) -> None:
@@ -63,8 +68,9 @@ class Episode:
         until = self.last if self.quiet is not None else self.clock()
         self.logger.log(
             self.level,
-            "event=%s_ended count=%d seconds=%.1f%s",
+            "event=%s_ended%s count=%d seconds=%.1f%s",
             self.event,
+            self.labels,
             self.count,
             until - self.started,
             _fields(details),

@@ -9,13 +9,16 @@ under the admin.
 
 A request whose Host is not in ALLOWED_HOSTS makes Django log an ERROR with a traceback, once per
 request: a scanner fills the log. `quiet_bad_hosts`, first in MIDDLEWARE, answers it with a JSON
-400 and logs it as one episode instead (`events.episodes`). Likewise a WebSocket to a path no
+400 and logs it as one episode instead (`events.episodes`). Django logs any other request it
+finds suspicious (a form with too many fields, say) the same way: `QuietSuspiciousRequests`, a
+filter on the log handler, turns those into episodes too. A WebSocket to a path no
 route matches is a 500 and a traceback from Channels' router; `SocketRouteNotFound`, the last
 WebSocket route, refuses it quietly.
 """
 
 import json
 import logging
+import threading
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -131,6 +134,35 @@ def quiet_bad_hosts(get_response):
             return refusal(request) or get_response(request)
 
     return middleware
+
+
+class QuietSuspiciousRequests(logging.Filter):
+    """A log handler's filter: each kind of suspicious request (Django's `django.security.<kind>`
+    loggers) is an episode, logged without the traceback Django attaches to every one; other
+    records pass. (On a logger, a filter would not see its children's records.)
+
+    Django logs these from a worker thread, where no event loop runs: an episode's end is noticed
+    at the first occurrence after RELAYMAN_EPISODE_QUIET seconds without one.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._episodes: dict[str, Episode] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("django.security."):
+            return True
+        kind = record.name.rpartition(".")[2]
+        with self._lock:
+            episode = self._episodes.get(kind)
+            if episode is None:
+                quiet = config.default("EPISODE_QUIET")
+                episode = self._episodes[kind] = Episode(
+                    logger, "suspicious_request", quiet=quiet, labels={"kind": kind}
+                )
+            episode.occurred(reason=record.getMessage()[:LOGGED_CHARS])
+        return False
 
 
 def _raw_host(request) -> str:

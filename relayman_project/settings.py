@@ -288,8 +288,16 @@ LOGGING = {
             "format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         },
     },
+    "filters": {
+        # Requests Django finds suspicious: one line per run of each kind, no traceback.
+        "suspicious_requests": {"()": "events.errors.QuietSuspiciousRequests"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "keyvalue"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "keyvalue",
+            "filters": ["suspicious_requests"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -87,6 +87,35 @@ def test_a_burst_of_bad_hosts_is_refused_in_json_and_logged_as_one_episode(quiet
     assert httpx.get(quiet_server.url + "/healthz").status_code == 200
 
 
+def test_other_suspicious_requests_are_logged_as_episodes_without_a_traceback(quiet_server):
+    """Django logs these from a worker thread, with no event loop to time the quiet: an episode's
+    end shows at its first occurrence after the quiet period."""
+    too_many_fields = {f"field{i}": "x" for i in range(1100)}  # Django allows 1000
+    posts = []
+
+    def post_and_look_for_the_end():
+        posts.append(client.post("/admin/login/", data=too_many_fields))
+        return lines(quiet_server, "event=suspicious_request_ended")
+
+    with httpx.Client(base_url=quiet_server.url) as client:
+        client.get("/admin/login/")  # the CSRF cookie: without it, the form is refused first
+        for _ in range(4):
+            post_and_look_for_the_end()
+        # Polled less often than the quiet period, so the next post comes after a quiet one.
+        [ended] = wait_until(
+            post_and_look_for_the_end, "the end of the episode", interval=QUIET + 0.2
+        )
+
+    assert {response.status_code for response in posts} == {400}
+    kind = "kind='TooManyFieldsSent'"
+    assert f"{kind} count={len(posts) - 1} " in ended  # the last post began a new episode
+    started = lines(quiet_server, "event=suspicious_request_started")
+    assert len(started) == 2 and all(kind in line for line in started)
+    assert "reason='The number of GET/POST parameters exceeded" in started[0]
+    assert lines(quiet_server, "Traceback") == []
+    assert lines(quiet_server, "level=ERROR") == []
+
+
 async def test_a_websocket_to_an_unknown_path_is_refused_without_a_traceback(quiet_server):
     """daphne turns a refusal before the handshake into a 403 (a 404 needs the ASGI
     denial-response extension, which daphne does not offer)."""
@@ -184,6 +213,18 @@ def test_in_a_host_project_json_answers_only_under_relaymans_prefix():
     )
     assert own.status_code == 404 and own["Content-Type"].startswith("text/html")
     assert admin_page["Content-Type"].startswith("text/html")
+
+
+def test_the_log_filter_passes_every_record_but_suspicious_requests():
+    quiet = errors.QuietSuspiciousRequests()
+
+    def record(name):
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, "message", (), None)
+
+    assert quiet.filter(record("django.request")) is True
+    assert quiet.filter(record("events.publishing")) is True
+    assert quiet.filter(record("django.security.TooManyFieldsSent")) is False
+    assert quiet.filter(record("django.security.DisallowedHost")) is False
 
 
 @override_settings(ALLOWED_HOSTS=["relay.example"])
