@@ -88,7 +88,7 @@ class Subscriber:
         self.received = Counter()
 
     async def __aenter__(self) -> "Subscriber":
-        self._connection = phoenix(self.server)
+        self._connection = phoenix(self.server, max_size=None)  # events come up to 1 MiB
         self.client = await self._connection.__aenter__()
         for source in WATCHED_SOURCES:
             await self.client.join(f"source:{source}")

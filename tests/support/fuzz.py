@@ -20,7 +20,8 @@ STALL_SECONDS = 1.0
 PROMPT_SECONDS = 0.1
 PROBE_INTERVAL = 0.25
 EXAMPLES_PER_KIND = 3
-SAFE_WORDS = ("order", "créé", "注文", "🙂", "a b", "x" * 40, "1", "café/menu", "tab\tbed")
+# Words any string attribute may hold (no control characters: CloudEvents forbids them).
+SAFE_WORDS = ("order", "créé", "注文", "🙂", "a b", "x" * 40, "1", "café/menu", "\u00a0nbsp")
 
 
 def count(name: str, default: int) -> int:
@@ -88,6 +89,7 @@ class Values:
                     "",
                     self.word(),
                     "\u2028\u2029",
+                    "tab\tnew\nline\x00nul",
                     "\U0001f600",
                 ]
             )
@@ -182,6 +184,7 @@ class StallWatch:
         while True:
             suspects = dict(self.in_flight)
             seconds = await healthz_seconds(self.port)
+            suspects.update(self.in_flight)
             self.slowest = max(self.slowest, seconds)
             if seconds > STALL_SECONDS:
                 self.findings.add(
