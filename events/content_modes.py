@@ -10,10 +10,10 @@ is skipped), and a number is finite (`1e400` would become Infinity, which no JSO
 
 import base64
 import json
-import math
 import re
 import sys
 from collections.abc import Mapping
+from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
 
 from .cloudevent import InvalidEvent
@@ -104,7 +104,7 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-_INFINITIES = (math.inf, -math.inf)
+_INFINITIES = (inf, -inf)
 
 
 def decode_json(body: bytes):
@@ -136,26 +136,23 @@ def decode_json(body: bytes):
 
 def non_finite_path(value) -> tuple:
     """The keys and indices leading to the first infinity or NaN in a decoded JSON value, in
-    document order; () when there is none. Linear in the size of the value."""
-    stack = [(None, value)]  # (trail, item): a trail is (the parent's trail, key), or None
+    document order; () when there is none. Linear in the size of the value: each container is
+    visited once, and a child's path is a link to its parent's, built into a tuple at the end."""
+    if value.__class__ is not dict and value.__class__ is not list:
+        return ()
+    stack = [(None, value)]  # (trail, container): a trail is (the parent's trail, key), or None
     while stack:
         trail, item = stack.pop()
-        if item.__class__ is dict:
-            pairs = item.items()
-        elif item.__class__ is list:
-            pairs = enumerate(item)
-        else:
-            continue
         nested = []
-        for key, child in pairs:
-            if child.__class__ is float and not math.isfinite(child):
-                trail = (trail, key)
-                path = []
+        for key, child in item.items() if item.__class__ is dict else enumerate(item):
+            kind = child.__class__
+            if kind is float and not isfinite(child):
+                trail, path = (trail, key), []
                 while trail:
                     trail, step = trail
                     path.append(step)
                 return tuple(reversed(path))
-            if child.__class__ is dict or child.__class__ is list:
+            if (kind is dict or kind is list) and child:
                 nested.append(((trail, key), child))
         stack.extend(reversed(nested))
     return ()

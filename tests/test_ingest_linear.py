@@ -1,0 +1,133 @@
+"""Judging a producer's input costs time linear in its size, on the worst inputs we know of.
+
+Each case builds the hardest input of a given size for one rule (patterns that would backtrack,
+text the fast paths do not clear, error paths that search) and times judging it at sizes
+doubling up to the body limit: each doubling must cost about twice the time, not four times,
+and the largest must stay within a bound that keeps the event loop responsive.
+
+Times are the thread's CPU time (what the event loop pays), the least of a few runs, with the
+cyclic garbage collector paused: neither other processes on a busy machine nor collections of
+the rest of the heap count.
+"""
+
+import gc
+import time
+
+import pytest
+
+from events import content_modes
+from events.cloudevent import InvalidEvent, validate_event
+
+LIMIT = 1024 * 1024  # the default RELAYMAN_MAX_EVENT_BYTES: no body is larger
+SIZES = [LIMIT >> shift for shift in range(8, -1, -1)]  # 4 KiB .. 1 MiB, doubling
+RATIO = 3.0  # linear doubles the time, quadratic quadruples it
+MEASURABLE = 0.002  # seconds: below this a ratio is noise
+RULE_BOUND = 0.05  # seconds of CPU to judge an attribute of 1 MiB
+BODY_BOUND = 0.25  # seconds of CPU to decode a body of 1 MiB (json.loads alone takes ~0.03)
+MINIMAL = {"id": "1", "source": "/s", "type": "t"}
+
+
+def refused(name, value):
+    with pytest.raises(InvalidEvent) as caught:
+        validate_event({**MINIMAL, name: value})
+    assert name in caught.value.errors
+
+
+def accepted(name, value):
+    assert validate_event({**MINIMAL, name: value})[name] == value
+
+
+def header(value):
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
+    with pytest.raises(InvalidEvent) as caught:
+        content_modes.binary_event({**headers, "ce-subject": value}, "", b"")
+    assert "subject" in caught.value.errors
+
+
+def body(document: str):
+    with pytest.raises(content_modes.NumberOutOfRange):
+        content_modes.decode_json(document.encode())
+
+
+def times(unit: str, size: int) -> str:
+    """`unit` repeated to about `size` characters."""
+    return unit * (size // len(unit))
+
+
+def case(build, judge, what):
+    bound = BODY_BOUND if judge is body else RULE_BOUND
+    return pytest.param(build, judge, bound, id=what)
+
+
+def datacontenttype(value):
+    refused("datacontenttype", value)
+
+
+CASES = [
+    case(lambda n: "a/a" + " " * n + "x", datacontenttype, "media type: spaces, junk"),
+    case(lambda n: "a/a;" + " " * n + "x", datacontenttype, "media type: ';', spaces, junk"),
+    case(
+        lambda n: "a/a" + times("; a=b", n) + " x", datacontenttype, "media type: parameters, junk"
+    ),
+    case(lambda n: "a/a" + ";" * n, datacontenttype, "media type: semicolons"),
+    case(
+        lambda n: 'a/a; a="' + times('\\"', n), datacontenttype, "media type: open quote, escapes"
+    ),
+    case(lambda n: 'a/a; a="' + "b" * n, datacontenttype, "media type: open quoted string"),
+    case(lambda n: "a/" + "a" * n + " =", datacontenttype, "media type: long subtype, junk"),
+    case(
+        lambda n: "a/a" + times(" ; a=b", n) + " ;",
+        lambda v: accepted("datacontenttype", v),
+        "media type: many parameters, valid",
+    ),
+    case(
+        lambda n: "2024-05-01T12:00:00." + "1" * n + "x",
+        lambda v: refused("time", v),
+        "time: long fraction, junk",
+    ),
+    case(lambda n: "a" * n, lambda v: refused("dataschema", v), "dataschema: no colon"),
+    case(lambda n: "a:" + "b" * n + " ", lambda v: refused("dataschema", v), "dataschema: space"),
+    case(lambda n: "a" * n + "A", lambda v: refused(v, 1), "extension name: capital at the end"),
+    case(lambda n: "a" * n + "\x00", lambda v: refused("subject", v), "string: control at the end"),
+    case(
+        lambda n: "\xa0" * n + "\U0010ffff",
+        lambda v: refused("subject", v),
+        "string: non-printable text, noncharacter at the end",
+    ),
+    case(lambda n: "\u200d" * n, lambda v: accepted("subject", v), "string: non-printable, valid"),
+    case(lambda n: "A" * n + "!", lambda v: refused("data_base64", v), "data_base64: junk"),
+    case(lambda n: "%" * n, header, "ce- header: lone percent signs"),
+    case(lambda n: times("%4", n), header, "ce- header: '%' and one hex digit"),
+    case(lambda n: "[" + times("[0],", n) + "[1e400]]", body, "body: overflow after arrays"),
+    case(lambda n: "[" + times('{"a":0},', n) + '{"a":1e400}]', body, "body: after objects"),
+    case(lambda n: "[" + times("0.5,", n) + "1e400]", body, "body: overflow after floats"),
+    case(lambda n: "[" * 500 + times("0,", n) + "1e400" + "]" * 500, body, "body: deep overflow"),
+    case(lambda n: "1" * n + ".5e400", body, "body: long overflowing literal"),
+]
+
+
+def cpu_seconds(judge, value, runs: int = 3) -> float:
+    best = float("inf")
+    gc.disable()
+    try:
+        for _ in range(runs):
+            start = time.thread_time()
+            judge(value)
+            best = min(best, time.thread_time() - start)
+    finally:
+        gc.enable()
+    return best
+
+
+@pytest.mark.parametrize("build, judge, bound", CASES)
+def test_judging_time_grows_linearly_up_to_the_body_limit(build, judge, bound):
+    measured = []
+    for size in SIZES:
+        seconds = cpu_seconds(judge, build(size))
+        if measured and seconds > MEASURABLE:
+            previous_size, previous = measured[-1]
+            assert seconds < RATIO * max(previous, MEASURABLE / 2), (
+                f"{previous_size} -> {size} characters took {previous:.4f} -> {seconds:.4f} s"
+            )
+        measured.append((size, seconds))
+    assert measured[-1][1] < bound, f"{LIMIT} characters took {measured[-1][1]:.3f} s of CPU"
