@@ -105,14 +105,21 @@ class EventsView(EventLoopAPIView):
 
     @staticmethod
     def _body(django_request) -> bytes:
-        """The body within the limit; a chunked request declares no length, so count it too."""
+        """The body within the limit; a chunked request declares no length, so count it too.
+
+        It is read through the request's file interface, not `request.body`, which would keep a
+        copy on the request: Django's auth and messages middleware put the request in reference
+        cycles, so that copy would live until the cyclic collector runs (rarely, in the served
+        process: relayman_project/gc_tuning.py), and a burst of 1 MB events would hold hundreds
+        of MB. The stream itself is closed, its buffer freed, once the answer is sent.
+        """
         limit = config.get("MAX_EVENT_BYTES")
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
-        body = b"" if declared > limit else django_request.body
-        size = max(declared, len(body))
-        if size > limit:
+        body = b"" if declared > limit else django_request.read(limit + 1)
+        if declared > limit or len(body) > limit:
+            size = f"{declared} bytes" if declared > limit else f"more than {limit} bytes"
             raise PayloadTooLarge(
-                f"The body is {size} bytes; the limit is {limit} bytes (RELAYMAN_MAX_EVENT_BYTES, "
+                f"The body is {size}; the limit is {limit} bytes (RELAYMAN_MAX_EVENT_BYTES, "
                 "or 'maximum event size' in the admin's relay settings)"
             )
         return body

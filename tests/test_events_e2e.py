@@ -262,8 +262,9 @@ async def test_a_body_over_the_limit_is_a_413_and_pushes_nothing(limited_server,
         await client.join(f"source:{source}")
         response = await post(limited_server, content, "application/json")
         assert response.status_code == 413, response.text
+        size = f"more than {LIMIT} bytes" if chunked else f"{LIMIT + 1} bytes"
         assert response.json() == {
-            "detail": f"The body is {LIMIT + 1} bytes; the limit is {LIMIT} bytes "
+            "detail": f"The body is {size}; the limit is {LIMIT} bytes "
             "(RELAYMAN_MAX_EVENT_BYTES, or 'maximum event size' in the admin's relay settings)"
         }
         await expect_nothing_pushed(limited_server, client, source)
