@@ -7,9 +7,16 @@ also work in a host project that sets none of them.
 `get` runs per POST and per socket frame, so it reads memory only: `events.snapshot` mirrors the
 admin's values, and the merged values are kept until the mirror or a RELAYMAN_ setting changes
 (tests change settings with override_settings).
+
+Values that make no sense (a zero idle timeout closes every socket at once) are refused: by the
+standalone project's settings as they are read from the environment, by the admin's form, and,
+for the RELAYMAN_ settings of a host project, by a system check (`manage.py check`, `migrate`).
 """
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core import checks
 from django.core.signals import setting_changed
 
 from . import snapshot
@@ -30,7 +37,25 @@ DEFAULTS = {
     # Seconds a repeating condition (requests for a bad Host, say) must stay away before its
     # episode is logged as over, with its count (`events.episodes`).
     "EPISODE_QUIET": 10,
+    # The server's deadlines, in seconds: a request's headers (also an idle keep-alive
+    # connection's wait for its next request), then its body (relayman_project/server.py).
+    "HEADER_TIMEOUT": 10,
+    "BODY_TIMEOUT": 30,
+    # Open connections the server accepts at once; None: derived from its file descriptor limit.
+    "MAX_CONNECTIONS": None,
 }
+
+# Settings that must be whole numbers of at least 1 (MAX_CONNECTIONS may also be None).
+POSITIVE = (
+    "MAX_EVENT_BYTES",
+    "IDLE_TIMEOUT",
+    "MAX_CHANNELS",
+    "MAX_FRAME_BYTES",
+    "EPISODE_QUIET",
+    "HEADER_TIMEOUT",
+    "BODY_TIMEOUT",
+    "MAX_CONNECTIONS",
+)
 
 # (the snapshot the values were merged from, the merged values): replaced, never mutated.
 _merged: tuple[snapshot.Snapshot | None, dict] = (None, {})
@@ -63,3 +88,34 @@ def _forget_merged(*, setting, **kwargs):
 
 
 setting_changed.connect(_forget_merged)
+
+
+def origin_problem(origin: str) -> str | None:
+    """Why `origin` is not a WebSocket origin as browsers send it (it would never match), if so."""
+    parts = urlsplit(origin.rstrip("/"))
+    if parts.scheme in ("http", "https") and parts.netloc and not parts.path:
+        return None
+    return (
+        f"'{origin}' is not an origin: write scheme://host[:port], such as https://app.example.com"
+    )
+
+
+@checks.register("relayman")
+def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
+    """The RELAYMAN_ settings a project sets, judged before anything is served with them."""
+    problems = []
+    for name in POSITIVE:
+        value = default(name)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if not (whole and value >= 1) and not (name == "MAX_CONNECTIONS" and value is None):
+            problems.append(f"RELAYMAN_{name} must be a whole number, 1 or more; got {value!r}")
+    if not isinstance(default("REQUIRE_PRODUCER_KEYS"), bool):
+        value = default("REQUIRE_PRODUCER_KEYS")
+        problems.append(f"RELAYMAN_REQUIRE_PRODUCER_KEYS must be True or False; got {value!r}")
+    origins = default("ALLOWED_ORIGINS")
+    if not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins):
+        problems.append(f"RELAYMAN_ALLOWED_ORIGINS must be a list of origins; got {origins!r}")
+    else:
+        wrong = (origin_problem(origin) for origin in origins)
+        problems += [f"RELAYMAN_ALLOWED_ORIGINS: {problem}" for problem in wrong if problem]
+    return [checks.Error(problem, id="relayman.E001") for problem in problems]

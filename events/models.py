@@ -3,14 +3,12 @@
 The relay never reads these per request: `events.snapshot` mirrors them in memory.
 """
 
-from urllib.parse import urlsplit
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from . import producer_keys
+from . import config, producer_keys
 
 ANY_ORIGIN = "*"
 # Relay settings that make no sense at zero or below (a zero idle timeout closes every socket at
@@ -29,14 +27,9 @@ def validate_origins(text: str) -> None:
     if ANY_ORIGIN in lines and len(lines) > 1:
         raise ValidationError("Write '*' alone to allow any origin, or list origins without it.")
     for line in lines:
-        if line == ANY_ORIGIN:
-            continue
-        parts = urlsplit(line.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-            raise ValidationError(
-                f"'{line}' is not an origin: write scheme://host[:port], such as "
-                "https://app.example.com"
-            )
+        problem = None if line == ANY_ORIGIN else config.origin_problem(line)
+        if problem:
+            raise ValidationError(problem)
 
 
 def validate_prefixes(text: str) -> None:

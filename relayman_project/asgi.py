@@ -2,11 +2,16 @@
 
 A WebSocket to any other path is refused (`events.errors.SocketRouteNotFound`), where Channels'
 router would raise: a 500 and a traceback per request.
+
+daphne runs no system checks: Relayman's own (RELAYMAN_ settings that make no sense) run here, so
+no server starts with them, however it is started.
 """
 
 import os
 
+from django.core import checks
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import re_path
 
 from relayman_project import gc_tuning
@@ -15,6 +20,8 @@ gc_tuning.tune()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relayman_project.settings")
 django_asgi_app = get_asgi_application()
+if problems := checks.run_checks(tags=["relayman"]):
+    raise ImproperlyConfigured("; ".join(problem.msg for problem in problems))
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -51,20 +51,6 @@ def env_int(
     return number
 
 
-def env_origins(name: str) -> list[str]:
-    """WebSocket origins as browsers send them: an entry that is not one would never match."""
-    origins = env_list(name)
-    for origin in origins:
-        parts = urlsplit(origin.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-            raise ImproperlyConfigured(
-                f"{name} must list origins as scheme://host[:port] (such as "
-                f"https://app.example.com), separated by commas, or be empty to allow any "
-                f"origin; got {origin!r}"
-            )
-    return origins
-
-
 def env_log_level(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip().upper() or default
     if value not in LOG_LEVELS:
@@ -264,7 +250,9 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "events.layers.EmbeddedChannelLayer"}}
 
 RELAYMAN_MAX_EVENT_BYTES = env_int("RELAYMAN_MAX_EVENT_BYTES", 1024 * 1024, unit="bytes")
-RELAYMAN_ALLOWED_ORIGINS = env_origins("RELAYMAN_ALLOWED_ORIGINS")
+# Each must be an origin (scheme://host[:port]): checked with the other RELAYMAN_ settings, by
+# events.config's system check, which relayman_project/asgi.py runs at the start.
+RELAYMAN_ALLOWED_ORIGINS = env_list("RELAYMAN_ALLOWED_ORIGINS")
 RELAYMAN_IDLE_TIMEOUT = env_int("RELAYMAN_IDLE_TIMEOUT", 60, unit="seconds")
 RELAYMAN_MAX_CHANNELS = env_int("RELAYMAN_MAX_CHANNELS", 100)
 RELAYMAN_MAX_FRAME_BYTES = env_int("RELAYMAN_MAX_FRAME_BYTES", 64 * 1024, unit="bytes")

@@ -53,8 +53,8 @@ BAD_SETTINGS = [
         "RELAYMAN_IDLE_TIMEOUT must be a whole number of seconds, 1 or more; got '1.5'",
     ),
     (
-        {"RELAYMAN_ALLOWED_ORIGINS": "https://app.example.com,app.example.com"},
-        "RELAYMAN_ALLOWED_ORIGINS must list origins as scheme://host[:port]",
+        {"RELAYMAN_EPISODE_QUIET": "0"},
+        "RELAYMAN_EPISODE_QUIET must be a whole number of seconds, 1 or more; got '0'",
     ),
     ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is set but empty: every request would be refused"),
     (
@@ -105,18 +105,48 @@ def test_a_bad_setting_stops_manage_py_with_its_message(env, message):
     assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: " + message)
 
 
-def test_a_negative_idle_timeout_stops_the_server_before_it_listens():
-    """`RELAYMAN_IDLE_TIMEOUT=-5` used to start a server that closed every socket at once."""
-    result = run(
+def serve(env: dict) -> subprocess.CompletedProcess:
+    """Start the server as daphne would (no system checks of its own); it should not listen."""
+    return run(
         [sys.executable, "-m", "daphne", "--bind", "127.0.0.1", "--port", "0",
          "relayman_project.asgi:application"],
-        {"RELAYMAN_IDLE_TIMEOUT": "-5"},
+        env,
     )  # fmt: skip
+
+
+def test_a_negative_idle_timeout_stops_the_server_before_it_listens():
+    """`RELAYMAN_IDLE_TIMEOUT=-5` used to start a server that closed every socket at once."""
+    result = serve({"RELAYMAN_IDLE_TIMEOUT": "-5"})
 
     assert result.returncode != 0
     assert "RELAYMAN_IDLE_TIMEOUT must be a whole number of seconds, 1 or more; got '-5'" in (
         result.stderr
     )
+    assert "Listening on" not in result.stderr
+
+
+ORIGIN_PROBLEM = (
+    "RELAYMAN_ALLOWED_ORIGINS: 'app.example.com' is not an origin: write scheme://host[:port], "
+    "such as https://app.example.com"
+)
+
+
+def test_an_allowed_origin_that_is_no_origin_fails_the_system_check():
+    """It would never match a browser's Origin: every browser would be refused."""
+    result = run(
+        [sys.executable, "manage.py", "check"],
+        {"RELAYMAN_ALLOWED_ORIGINS": "https://app.example.com,app.example.com"},
+    )
+
+    assert result.returncode != 0
+    assert f"(relayman.E001) {ORIGIN_PROBLEM}" in result.stderr
+
+
+def test_an_allowed_origin_that_is_no_origin_stops_the_server_before_it_listens():
+    result = serve({"RELAYMAN_ALLOWED_ORIGINS": "app.example.com"})
+
+    assert result.returncode != 0
+    assert f"django.core.exceptions.ImproperlyConfigured: {ORIGIN_PROBLEM}" in result.stderr
     assert "Listening on" not in result.stderr
 
 
