@@ -75,9 +75,9 @@ class Connections:
         self.open -= 1
         return result
 
-    def refuse(self, call_later) -> Protocol:
+    def refuse(self) -> Protocol:
         """The protocol for a connection past the cap: answered 503 and closed."""
-        return Refusal(self.refusal, call_later)
+        return Refusal(self.refusal)
 
     def _twisted_logged(self, event: dict) -> None:
         text = event.get("log_format") or ""
@@ -86,14 +86,16 @@ class Connections:
 
 
 class Refusal(Protocol):
-    """A connection past the cap: its answer is written as soon as it is accepted."""
+    """A connection past the cap: answered as soon as it is accepted, and closed at once.
 
-    def __init__(self, answer: bytes, call_later):
+    No lingering here: refusals come in floods, and each would hold a descriptor meanwhile.
+    A client whose request is still unread gets a TCP reset after the answer, which Linux lets
+    it read first.
+    """
+
+    def __init__(self, answer: bytes):
         self.answer = answer
-        self.call_later = call_later
 
     def connectionMade(self):
-        server_answers.send_and_close(self.transport, self.answer, self.call_later)
-
-    def dataReceived(self, data):
-        pass  # thrown away: the answer is already on its way
+        self.transport.write(self.answer)
+        self.transport.loseConnection()

@@ -54,7 +54,7 @@ class EdgeHTTPFactory(HTTPFactory):
 
     def buildProtocol(self, addr):
         if not self.edge.connections.admit():
-            return self.edge.connections.refuse(self.reactor.callLater)
+            return self.edge.connections.refuse()
         protocol = super().buildProtocol(addr)
         protocol.requestFactory = EdgeRequest
         return protocol

@@ -36,14 +36,14 @@ class Server:
         settings: str = "relayman_project.settings",
         port: int | None = None,
         database: Path | None = None,
-        descriptor_limit: int | None = None,
+        descriptor_limits: tuple[int, int] | None = None,
         launcher: tuple[str, ...] = ("-m", "relayman_project.server"),
     ):
-        """`descriptor_limit` sets the process's RLIMIT_NOFILE (soft and hard); `launcher` is
-        what the interpreter runs, given daphne's arguments (`-c <code>` to alter the server)."""
+        """`descriptor_limits` sets the process's RLIMIT_NOFILE (soft, hard); `launcher` is what
+        the interpreter runs, given daphne's arguments (`-c <code>` to alter the server)."""
         self.port = port or free_port()
         self.application = application
-        self.descriptor_limit = descriptor_limit
+        self.descriptor_limits = descriptor_limits
         self.launcher = launcher
         self.log_path = Path(tempfile.mkstemp(prefix="relayman-", suffix=".log")[1])
         self.database = database or Path(tempfile.mkstemp(suffix=".sqlite3")[1])
@@ -92,7 +92,7 @@ class Server:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=self._limit_descriptors if self.descriptor_limit else None,
+            preexec_fn=self._limit_descriptors if self.descriptor_limits else None,
         )
         self.wait_ready()
         return self
@@ -111,8 +111,7 @@ class Server:
         raise RuntimeError(f"server did not answer within {START_TIMEOUT}s:\n{self.logs()}")
 
     def _limit_descriptors(self) -> None:
-        limit = self.descriptor_limit
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.descriptor_limits)
 
     def rss(self) -> int:
         """The server process's resident memory in bytes (VmRSS), as `top` shows it."""
