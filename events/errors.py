@@ -11,9 +11,9 @@ A request whose Host is not in ALLOWED_HOSTS makes Django log an ERROR with a tr
 request: a scanner fills the log. `quiet_bad_hosts`, first in MIDDLEWARE, answers it with a JSON
 400 and logs it as one episode instead (`events.episodes`). Django logs any other request it
 finds suspicious (a form with too many fields, say) the same way: `QuietSuspiciousRequests`, a
-filter on the log handler, turns those into episodes too. A WebSocket to a path no
-route matches is a 500 and a traceback from Channels' router; `SocketRouteNotFound`, the last
-WebSocket route, refuses it quietly.
+filter on the log handler, turns those into episodes too. A WebSocket to a path no route matches
+is a 500 and a traceback from Channels' router; `SocketRouteNotFound`, the last WebSocket route,
+refuses it quietly.
 """
 
 import json
@@ -118,7 +118,10 @@ def quiet_bad_hosts(get_response):
                 f"Host {host!r} is not served here: the server answers only to the host names "
                 "in its ALLOWED_HOSTS setting",
             )
-            response._has_been_logged = True  # Django's own line per request: see the episode
+            # Django's handler logs every 4xx (one WARNING line) unless the response says it was
+            # logged: `django.utils.log.log_response`, tested with Django 5.2. Were the mark
+            # ignored, each refusal would add that line back, never a traceback.
+            response._has_been_logged = True
             return response
         return None
 
@@ -187,7 +190,8 @@ class SocketRouteNotFound:
         )
 
     async def __call__(self, scope, receive, send):
-        await receive()  # websocket.connect
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client left before it could be refused
         path = scope.get("path", "")
         self.episode.occurred(path=path[:LOGGED_CHARS])
         if "websocket.http.response" not in scope.get("extensions", {}):

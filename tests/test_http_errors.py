@@ -246,14 +246,15 @@ def test_a_wsgi_host_project_gets_the_same_bad_host_answer(caplog):
 class FakeSocket:
     """The ASGI side of a WebSocket handshake, as a server would drive it."""
 
-    def __init__(self, extensions: dict | None = None):
+    def __init__(self, extensions: dict | None = None, first: str = "websocket.connect"):
         self.scope = {"type": "websocket", "path": "/nowhere", "headers": []}
+        self.first = first
         if extensions is not None:
             self.scope["extensions"] = extensions
         self.sent = []
 
     async def receive(self):
-        return {"type": "websocket.connect"}
+        return {"type": self.first}
 
     async def send(self, message):
         self.sent.append(message)
@@ -282,6 +283,14 @@ async def test_without_the_extension_the_socket_is_closed_before_the_handshake()
     await errors.SocketRouteNotFound()(socket.scope, socket.receive, socket.send)
 
     assert socket.sent == [{"type": "websocket.close"}]
+
+
+async def test_a_client_gone_before_the_refusal_is_sent_nothing():
+    socket = FakeSocket(first="websocket.disconnect")
+
+    await errors.SocketRouteNotFound()(socket.scope, socket.receive, socket.send)
+
+    assert socket.sent == []
 
 
 # events.episodes
