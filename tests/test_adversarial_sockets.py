@@ -169,8 +169,10 @@ async def test_frames_above_the_setting_are_refused_with_1009_not_a_reset(harden
         (Frame(Opcode.TEXT, b"[]").serialize(mask=False, extensions=[]), 1002, "unmasked"),
         (bytes((0x83, 0x80, 1, 2, 3, 4)), 1002, "reserved opcode"),
         (bytes((0xF1, 0x80, 1, 2, 3, 4)), 1002, "RSV"),
+        (Frame(Opcode.CLOSE, b"\x03\xe8\xff").serialize(mask=True, extensions=[]), 1007, "UTF8"),
+        (Frame(Opcode.CLOSE, b"\x03\xe7").serialize(mask=True, extensions=[]), 1002, "999"),
     ],
-    ids=["invalid-utf8", "unmasked", "bad-opcode", "reserved-bits"],
+    ids=["invalid-utf8", "unmasked", "bad-opcode", "reserved-bits", "close-reason", "close-999"],
 )
 async def test_protocol_violations_get_the_rfc_close_codes(server, raw, code, reason):
     async with phoenix(server) as client:
@@ -224,3 +226,18 @@ async def test_clients_gone_right_after_a_heartbeat_leave_no_traceback(make_serv
     )
     assert len(closes) == len(ports)
     assert_no_traceback(server)
+
+
+async def test_a_client_still_sending_after_its_violation_gets_the_close_frame(server):
+    """Its later frames must not turn the server's close into a reset that swallows the code."""
+    for _ in range(20):
+        async with phoenix(server) as client:
+            client.ws.transport.write(
+                Frame(Opcode.TEXT, b'["\xff"]').serialize(mask=True, extensions=[])
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(TIMEOUT):
+                    for ref in range(10):
+                        await client.send(None, str(ref), "phoenix", "heartbeat")
+                    await client.ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007

@@ -2,8 +2,10 @@
 each leans on internals only with the versions it was tested on."""
 
 import asyncio
+from unittest import mock
 
 import pytest
+import txaio
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 
 from events import config
@@ -140,3 +142,61 @@ def test_a_clean_close_without_a_code_is_reported_as_1005(
 
 def test_factory_options_close_with_rfc_codes_and_echo_the_clients_close():
     assert daphne_protocol.factory_options() == {"failByDrop": False, "echoCloseCodeReason": True}
+
+
+class ClosingTransport:
+    connected = True
+
+    def __init__(self):
+        self.calls = []
+
+    def unregisterProducer(self):
+        pass
+
+    def loseConnection(self):
+        self.calls.append("FIN after the buffer")
+
+    def abortConnection(self):
+        self.calls.append("reset")
+
+
+class Timers:
+    def __init__(self):
+        self.pending = []
+
+    def callLater(self, delay, function):
+        timer = mock.Mock(delay=delay, function=function)
+        self.pending.append(timer)
+        return timer
+
+
+def test_after_a_clean_close_handshake_the_close_frame_is_flushed_then_reset_if_unread(
+    protocol, monkeypatch
+):
+    timers = Timers()
+    monkeypatch.setattr(daphne_protocol, "reactor", timers)
+    protocol.transport = ClosingTransport()
+    protocol.wasClean, protocol.closeHandshakeTimeout, protocol.peer = True, 1, "tcp:peer"
+    protocol.is_closed = txaio.create_future()
+    protocol.dropConnection(abort=True)  # autobahn's call once both close frames crossed
+    assert protocol.transport.calls == ["FIN after the buffer"]
+    (timer,) = timers.pending
+    assert timer.delay == 1
+    timer.function()  # the client did not take it in time
+    assert protocol.transport.calls == ["FIN after the buffer", "reset"]
+
+
+def test_an_unclean_drop_stays_a_reset(protocol, monkeypatch):
+    monkeypatch.setattr(daphne_protocol, "reactor", Timers())
+    protocol.transport = ClosingTransport()
+    protocol.wasClean, protocol.wasNotCleanReason, protocol.peer = False, "timeout", "tcp:peer"
+    protocol.is_closed = txaio.create_future()
+    protocol.dropConnection(abort=True)
+    assert protocol.transport.calls == ["reset"]
+
+
+def test_a_second_violation_mid_handshake_waits_for_the_clients_close(protocol):
+    protocol.transport = ClosingTransport()
+    protocol.state, protocol.wasClean = protocol.STATE_CLOSING, False
+    protocol.dropConnection(abort=False)  # autobahn's call for a second violation while closing
+    assert protocol.transport.calls == [] and protocol.state == protocol.STATE_CLOSING
