@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 
-from tests.support.server import ROOT, free_port
+from tests.support.server import ROOT, Server, free_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 START_TIMEOUT = 60
@@ -175,6 +176,16 @@ def test_the_healthcheck_passes_against_the_running_server(container):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_healthcheck_passes_against_a_server_at_its_connection_cap(tmp_path):
+    # Alive and busy: restarting it would drop every connection it serves.
+    env = {"RELAYMAN_MAX_CONNECTIONS": "1", "RELAYMAN_HEADER_TIMEOUT": "60"}
+    with Server(env=env) as full, socket.create_connection(("127.0.0.1", full.port)):
+        result = run_healthcheck(image_env(tmp_path, full.port))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "healthy, at its connection cap" in result.stdout
+
+
 def test_the_healthcheck_fails_when_nothing_answers(tmp_path):
     result = run_healthcheck(image_env(tmp_path, free_port()))
     assert result.returncode != 0
@@ -277,8 +288,12 @@ def settings_with(**env) -> tuple[dict, str]:
     [
         ("DEBUG", "ture", "DEBUG must be true/false, 1/0, yes/no or on/off, got 'ture'"),
         ("RELAYMAN_REQUIRE_PRODUCER_KEYS", "enabled", "RELAYMAN_REQUIRE_PRODUCER_KEYS must be"),
-        ("PORT", "http", "PORT must be an integer, got 'http'"),
-        ("RELAYMAN_MAX_EVENT_BYTES", "1MB", "RELAYMAN_MAX_EVENT_BYTES must be an integer"),
+        ("PORT", "http", "PORT must be an integer, from 1 to 65535; got 'http'"),
+        (
+            "RELAYMAN_MAX_EVENT_BYTES",
+            "1MB",
+            "RELAYMAN_MAX_EVENT_BYTES must be a whole number of bytes, 1 or more; got '1MB'",
+        ),
     ],
 )
 def test_a_malformed_variable_stops_the_start_naming_it(name, value, message):
