@@ -33,6 +33,8 @@ from channels.layers import BaseChannelLayer
 
 # What a member whose mailbox stayed full gets in place of the messages it cannot take.
 OVERFLOW = {"type": "relay.overflow"}
+# Seconds a message for a full mailbox waits for its receiver to make room before OVERFLOW.
+OVERFLOW_GRACE = 0.5
 
 
 class _Mailbox:
@@ -103,7 +105,7 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         group_expiry=None,
         capacity=100,
         channel_capacity=None,
-        overflow_grace=0.5,
+        overflow_grace=OVERFLOW_GRACE,
         **kwargs,
     ):
         super().__init__(expiry=expiry, capacity=capacity, **kwargs)

@@ -11,12 +11,12 @@ it once Redis answers again. The outage and the recovery are each logged once.
 
 Nothing received is dropped silently, and nothing grows without bound. The stock layer queues
 what Redis relays for each local channel in an unbounded `asyncio.Queue`, filled by one receive
-task for the whole process; here each queue holds at most `capacity` messages (100 by default,
-as the embedded layer), and the receive task yields to the event loop after each message it
-hands out, so sockets drain their queues while a burst arrives. A queue that is full all the
-same gets OVERFLOW instead, once, and nothing more: the socket consumer closes that socket
-(4008). The receive task cannot wait for a slow socket (it would hold up every other one), so
-there is no grace here, unlike the embedded layer.
+task for the whole process. Here each queue holds at most `capacity` messages (100 by default),
+as the embedded layer's mailboxes do, and with the same rule: a message for a full queue waits
+up to `overflow_grace` seconds for its socket to make room, and if it is still full the socket
+gets OVERFLOW instead, once, and nothing more (the socket consumer closes it, 4008). The
+receive task waits meanwhile, so one stuck socket delays the others by the grace, once. It also
+yields to the event loop after each message, so sockets take messages as they come.
 """
 
 import asyncio
@@ -32,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from .layers import OVERFLOW
+from .layers import OVERFLOW, OVERFLOW_GRACE
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class _ResilientShard(RedisSingleShardConnection):
                     self._restored()
                     if message is not None:
                         self._receive_message(message)
+                        await self.channel_layer.admit_waiting()
                         await asyncio.sleep(0)  # let the sockets it woke take it
                 else:
                     await asyncio.sleep(0.1)
@@ -118,35 +119,73 @@ class _ResilientShard(RedisSingleShardConnection):
 
 
 class _BoundedQueue(asyncio.Queue):
-    """A local channel's queue of serialized messages: `capacity` of them, then OVERFLOW once."""
+    """A local channel's queue of serialized messages: `capacity` of them, then OVERFLOW once.
 
-    def __init__(self, capacity: int, overflow: bytes):
+    The receive task hands a queue one message at a time, so at most one waits for room.
+    """
+
+    def __init__(self, capacity: int, layer: "_ResilientLoopLayer"):
         super().__init__()
         self.capacity = capacity
-        self.overflow = overflow
+        self.layer = layer
+        self.waiting: bytes | None = None  # a message for this queue while it is full
         self.overflowed = False  # later messages are for a socket being closed: not kept
+        self._room: asyncio.Future | None = None  # done when the socket next takes one
 
     def put_nowait(self, item):
         if self.overflowed:
             return
         if self.qsize() >= self.capacity:
-            self.overflowed = True
-            item = self.overflow
+            self.waiting = item
+            self.layer.full.add(self)
+            return
         super().put_nowait(item)
+
+    def get_nowait(self):
+        item = super().get_nowait()
+        if self._room is not None:
+            self._room.set_result(None)
+            self._room = None
+        return item
+
+    async def admit_waiting(self, deadline: float) -> None:
+        """Queue the waiting message once there is room, or OVERFLOW if there is none by then."""
+        loop = asyncio.get_running_loop()
+        while self.qsize() >= self.capacity:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self.overflowed = True
+                self.waiting = self.layer.overflow
+                break
+            if self._room is None:
+                self._room = loop.create_future()
+            await asyncio.wait([self._room], timeout=remaining)
+        super().put_nowait(self.waiting)
+        self.waiting = None
 
 
 class _ResilientLoopLayer(RedisPubSubLoopLayer):
-    def __init__(self, *args, capacity=100, **kwargs):
+    def __init__(self, *args, capacity=100, overflow_grace=OVERFLOW_GRACE, **kwargs):
         super().__init__(*args, **kwargs)
         self.capacity = capacity
-        self._overflow = self.channel_layer.serialize(OVERFLOW)
+        self.overflow_grace = overflow_grace
+        self.overflow = self.channel_layer.serialize(OVERFLOW)
+        self.full: set[_BoundedQueue] = set()  # queues holding a message until they have room
         # The stock shards have not connected yet: replacing them leaves nothing open.
         self._shards = [_ResilientShard(shard.host, self) for shard in self._shards]
 
     async def _subscribe_to_channel(self, channel):
         """The stock method, with a bounded queue for the channel."""
-        self.channels[channel] = _BoundedQueue(self.capacity, self._overflow)
+        self.channels[channel] = _BoundedQueue(self.capacity, self)
         await self._get_shard(channel).subscribe(channel)
+
+    async def admit_waiting(self) -> None:
+        """Give full queues up to `overflow_grace` to take their waiting message."""
+        if not self.full:
+            return
+        deadline = asyncio.get_running_loop().time() + self.overflow_grace
+        while self.full:
+            await self.full.pop().admit_waiting(deadline)
 
 
 class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
