@@ -91,3 +91,13 @@ def test_findings_keep_a_count_and_the_first_examples():
 def test_tracebacks_are_named_by_their_exception():
     log = "INFO ok\nTraceback (most recent call last):\n  File x\n    y()\nValueError: boom\nINFO\n"
     assert tracebacks(log) == ["ValueError: boom"]
+    group = (
+        "  + Exception Group Traceback (most recent call last):\n  |   File x\n"
+        "  | ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)\n"
+        "  +-+---------------- 1 ----------------\n    | Traceback (most recent call last):\n"
+        "    |   File y\n    |     z()\n    | UnicodeEncodeError: surrogates not allowed\n"
+    )
+    assert tracebacks(group) == [
+        "ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)",
+        "UnicodeEncodeError: surrogates not allowed",
+    ]

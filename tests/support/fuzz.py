@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ PROMPT_SECONDS = 0.1
 PROBE_INTERVAL = 0.25
 EXAMPLES_PER_KIND = 3
 # Words any string attribute may hold (no control characters: CloudEvents forbids them).
+# The margin Python draws down the left of an exception group's traceback.
+GROUP_MARGIN = re.compile(r"^\s*\| ?")
 SAFE_WORDS = ("order", "créé", "注文", "🙂", "a b", "x" * 40, "1", "café/menu", "\u00a0nbsp")
 
 
@@ -138,11 +141,14 @@ def clip(value, limit: int = 300) -> str:
 
 
 def tracebacks(log: str) -> list[str]:
-    """The tracebacks in a server log, each as its text up to the exception line."""
+    """The tracebacks in a server log, each named by its exception line (in a group too)."""
     found = []
     for block in log.split("Traceback (most recent call last):")[1:]:
-        lines = [line for line in block.splitlines() if line and not line.startswith(" ")]
-        found.append(lines[0] if lines else block[:200])
+        for line in block.splitlines():
+            line = GROUP_MARGIN.sub("", line, count=1)
+            if line and not line[0].isspace() and not line.startswith("+"):
+                found.append(line)
+                break
     return found
 
 
