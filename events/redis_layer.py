@@ -17,11 +17,17 @@ up to `overflow_grace` seconds for its socket to make room, and if it is still f
 gets OVERFLOW instead, once, and nothing more (the socket consumer closes it, 4008). The
 receive task waits meanwhile, so one stuck socket delays the others by the grace, once. It also
 yields to the event loop after each message, so sockets take messages as they come.
+
+All this reaches into channels-redis's internals (its shards, their receive task, the loop
+layer's queues), so it is used only with the channels-redis versions it was tested on (checked
+at import). With any other, the stock layer serves, with one WARNING at start: unbounded
+queues, and a traceback a second while Redis is away.
 """
 
 import asyncio
 import logging
 
+import channels_redis
 from channels_redis.pubsub import (
     RedisPubSubChannelLayer,
     RedisPubSubLoopLayer,
@@ -41,6 +47,29 @@ UNAVAILABLE = (RedisError, OSError)
 
 # Seconds between reconnection attempts of the receive task while Redis is away.
 RETRY_INTERVAL = 0.5
+
+TESTED_CHANNELS_REDIS = ("4.3.0",)
+_SHARD_INTERNALS = ("_do_receiving", "_receive_message", "_ensure_redis", "_ensure_receiver")
+_LAYER_INTERNALS = ("_subscribe_to_channel", "_get_shard")
+
+
+def internals_known(version: str = channels_redis.__version__) -> bool:
+    """Whether channels-redis is a version whose internals this module was tested against."""
+    return (
+        version in TESTED_CHANNELS_REDIS
+        and all(hasattr(RedisSingleShardConnection, name) for name in _SHARD_INTERNALS)
+        and all(hasattr(RedisPubSubLoopLayer, name) for name in _LAYER_INTERNALS)
+    )
+
+
+INTERNALS_KNOWN = internals_known()
+if not INTERNALS_KNOWN:
+    logger.warning(
+        "event=fallback channels_redis=%s tested=%s: the stock pub/sub layer serves, with "
+        "unbounded queues and no replay of subscriptions after a Redis outage",
+        channels_redis.__version__,
+        ",".join(TESTED_CHANNELS_REDIS),
+    )
 
 
 class _ResilientShard(RedisSingleShardConnection):
@@ -192,6 +221,8 @@ class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """`RedisPubSubChannelLayer` whose subscriptions survive Redis going away and coming back."""
 
     def _get_layer(self):
+        if not INTERNALS_KNOWN:
+            return super()._get_layer()
         loop = asyncio.get_running_loop()
         layer = self._layers.get(loop)
         if layer is None:

@@ -8,7 +8,9 @@ larger than its queue, because the receive task lets it take each message as it 
 import asyncio
 
 import pytest
+from channels_redis.pubsub import RedisPubSubLoopLayer
 
+from events import redis_layer
 from events.layers import OVERFLOW
 from events.redis_layer import ResilientRedisPubSubChannelLayer
 
@@ -58,3 +60,22 @@ async def test_a_reader_gets_every_message_of_a_burst_larger_than_its_queue(laye
 
 async def receive_all(layer, channel, count: int) -> list:
     return [await receive(layer, channel) for _ in range(count)]
+
+
+def test_the_internals_are_used_only_with_the_tested_channels_redis():
+    assert redis_layer.internals_known("4.3.0")
+    assert not redis_layer.internals_known("4.4.0")
+
+
+async def test_with_another_channels_redis_the_stock_layer_serves(redis_server, monkeypatch):
+    monkeypatch.setattr(redis_layer, "INTERNALS_KNOWN", False)
+    layer = ResilientRedisPubSubChannelLayer(hosts=[{"address": redis_server.url()}], capacity=3)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("g", channel)
+        assert type(layer._get_layer()) is RedisPubSubLoopLayer
+        for n in range(5):  # unbounded, as stock
+            await layer.group_send("g", {"type": "x", "n": n})
+        assert [(await receive(layer, channel))["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+    finally:
+        await layer.flush()
