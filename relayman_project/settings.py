@@ -5,7 +5,6 @@ Every variable is listed, with its default, in the README's configuration table.
 
 import logging
 import os
-import string
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -219,29 +218,13 @@ def sentinel_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def redis_prefix(name: str, default: str) -> str:
-    """The layer's channel names start with the prefix, and Channels allows in them only ASCII
-    letters, digits, `-_.` and fewer than 100 characters, a 41-character suffix included."""
-    value = os.environ.get(name, "").strip() or default
-    if len(value) > REDIS_PREFIX_MAX or not all(c in REDIS_PREFIX_CHARACTERS for c in value):
-        raise ImproperlyConfigured(
-            f"{name} must be at most {REDIS_PREFIX_MAX} ASCII letters, digits, '-', '_' or '.'; "
-            f"got {value!r}"
-        )
-    return value
-
-
-REDIS_PREFIX_MAX = 50
-REDIS_PREFIX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
-
-
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "events.redis_layer.ResilientRedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [redis_host(REDIS_URL)],
-                "prefix": redis_prefix("REDIS_PREFIX", "relayman"),
+                "prefix": os.environ.get("REDIS_PREFIX", "").strip() or "relayman",
             },
         }
     }

@@ -71,10 +71,6 @@ BAD_SETTINGS = [
         "REDIS_URL's port must be a number from 1 to 65535, got '127.0.0.1:99999'",
     ),
     (
-        {"REDIS_URL": "redis://127.0.0.1:6379", "REDIS_PREFIX": "my prefix"},
-        "REDIS_PREFIX must be at most 50 ASCII letters, digits, '-', '_' or '.'; got 'my prefix'",
-    ),
-    (
         {"REDIS_URL": "rediss://127.0.0.1:6379", "REDIS_SSL_CA_CERTS": "/no/such/ca.pem"},
         "REDIS_SSL_CA_CERTS must name a readable file; '/no/such/ca.pem' is not one",
     ),
