@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 from datetime import datetime
+from functools import partial
 
 SPECVERSION = "1.0"
 
@@ -119,7 +120,7 @@ def _check_specversion(v):
 
 
 def _non_empty_string(name):
-    return lambda v: _non_empty_string_problem(name, v)
+    return partial(_non_empty_string_problem, name)
 
 
 def _non_empty_string_problem(name, v):
