@@ -103,7 +103,7 @@ class Server(daphne.server.Server):
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             rules=RequestRules(self.root_path),
-            connections=server_connections.Connections(cap, origin, logger),
+            connections=server_connections.Connections(cap, origin, descriptors, logger),
             slow=Episode(logger, "slow_clients_cut", quiet=SLOW_CLIENTS_QUIET_SECONDS),
         )
 

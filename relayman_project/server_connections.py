@@ -7,9 +7,11 @@ derived at start: the soft `RLIMIT_NOFILE` is raised to the hard limit, and a te
 least 64 descriptors) is left for the database, Redis, log files and the refusals themselves.
 
 A connection past the cap is answered 503 (JSON, `Retry-After`) at once and closed. The first
-refusal logs a WARNING and the episode's end a count; if descriptors run out all the same
-(another process's share, a cap set above the limit), the connections Twisted has to drop are
-logged the same way rather than not at all.
+refusal logs a WARNING and the episode's end a count. A refusal holds its descriptor until the
+next turn of the event loop, and in a flood Twisted accepts many connections per turn: past half
+the spare descriptors in refusals, a connection is closed unanswered instead. That, and
+connections Twisted has to drop because descriptors ran out all the same (a cap set above the
+limit), are logged the same way, as connections dropped, rather than not at all.
 """
 
 import logging
@@ -41,18 +43,25 @@ def descriptor_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def headroom(limit: int) -> int:
+    """The descriptors kept from connections: a tenth of `limit`, at least 64."""
+    return max(MIN_HEADROOM, limit // 10)
+
+
 def derived_cap(limit: int) -> int:
-    """The connections `limit` descriptors allow, leaving a tenth (at least 64) for the rest."""
-    return max(1, limit - max(MIN_HEADROOM, limit // 10))
+    """The connections `limit` descriptors allow."""
+    return max(1, limit - headroom(limit))
 
 
 class Connections:
     """The count of open connections against the cap, and the episodes of going past it."""
 
-    def __init__(self, cap: int, origin: str, logger: logging.Logger):
+    def __init__(self, cap: int, origin: str, descriptors: int, logger: logging.Logger):
         self.cap = cap
         self.open = 0
-        self.refusal = server_answers.response(
+        self.refusing = 0  # refusals whose descriptor is not closed yet
+        self.refusals_at_once = max(1, headroom(descriptors) // 2)
+        self.refusal_answer = server_answers.response(
             503,
             f"The server is at its limit of {cap} open connections ({origin}); "
             f"retry in {RETRY_AFTER_SECONDS} seconds.",
@@ -75,14 +84,22 @@ class Connections:
         self.open -= 1
         return result
 
-    def refuse(self) -> Protocol:
-        """The protocol for a connection past the cap: answered 503 and closed."""
-        return Refusal(self.refusal)
+    def refuse(self) -> Protocol | None:
+        """The protocol for a connection past the cap, answered 503 and closed; or None, for
+        Twisted to close it unanswered, when refusals already hold their share of descriptors."""
+        if self.refusing >= self.refusals_at_once:
+            self._dropped()
+            return None
+        self.refusing += 1
+        return Refusal(self)
 
     def _twisted_logged(self, event: dict) -> None:
         text = event.get("log_format") or ""
         if text.startswith(_ACCEPT_FAILURES):
-            self.dropped.occurred(reason="out of file descriptors: closed unanswered at accept")
+            self._dropped()
+
+    def _dropped(self) -> None:
+        self.dropped.occurred(reason="no file descriptor to spare: closed unanswered at accept")
 
 
 class Refusal(Protocol):
@@ -93,9 +110,12 @@ class Refusal(Protocol):
     it read first.
     """
 
-    def __init__(self, answer: bytes):
-        self.answer = answer
+    def __init__(self, connections: Connections):
+        self.connections = connections
 
     def connectionMade(self):
-        self.transport.write(self.answer)
+        self.transport.write(self.connections.refusal_answer)
         self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self.connections.refusing -= 1
