@@ -18,44 +18,59 @@ of `factory_options()`. Under any other server this module is unused.
   once, which the kernel turns into a reset when the client's later frames sit unread. Here the
   first ends with a FIN after what is written, the second waits for the client's close; a client
   that takes neither within the close handshake timeout is reset all the same.
+- A close for a violation is preceded by a `phx_error` frame saying why, as every other close
+  of the server is.
 - A ping goes to the application as a `websocket.ping` message, so it counts as activity for the
   idle timeout and its pong counts toward what the client leaves unread, like any other frame.
-  This reads daphne's `application_queue`, so it is done only with the daphne versions it was
-  tested on (checked at import); with any other, autobahn answers pings itself.
+
+The frame limit and the close codes use autobahn's public options and callbacks. The rest reads
+daphne's `application_queue` and query string and hooks autobahn's closing (`dropConnection`,
+`sendCloseFrame`), so it is done only with the daphne and autobahn versions it was tested on
+(checked at import); with any other, those connections behave as daphne's own.
 """
 
 import logging
 
+import autobahn
 import daphne
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 from twisted.internet import reactor
 
 from events import config
 
+from .handshake import negotiate_serializer
+from .serializers import error
+
 logger = logging.getLogger("sockets")
 
-TESTED_DAPHNE = ("4.2.3",)
+TESTED = {"daphne": ("4.2.3",), "autobahn": ("26.11.1",)}
 NO_STATUS = 1005  # RFC 6455 §7.1.5: the close frame carried no status code
 
 
-def daphne_internals_known(version: str = daphne.__version__) -> bool:
-    """Whether daphne's protocol is the one whose attributes the ping hand-off was tested on."""
-    return version in TESTED_DAPHNE and hasattr(DaphneWebSocketProtocol, "muted")
+def internals_known(daphne_version=daphne.__version__, autobahn_version=autobahn.__version__):
+    """Whether daphne and autobahn are the versions whose internals were tested here."""
+    return (
+        daphne_version in TESTED["daphne"]
+        and autobahn_version in TESTED["autobahn"]
+        and hasattr(DaphneWebSocketProtocol, "muted")
+    )
 
 
-PINGS_TO_APPLICATION = daphne_internals_known()
-if not PINGS_TO_APPLICATION:
+INTERNALS_KNOWN = internals_known()
+if not INTERNALS_KNOWN:
     logger.warning(
-        "event=fallback daphne=%s tested=%s: pings are answered by autobahn and not counted",
+        "event=fallback daphne=%s autobahn=%s tested=%s: pings are answered by autobahn and "
+        "not counted; closes are autobahn's own",
         daphne.__version__,
-        ",".join(TESTED_DAPHNE),
+        autobahn.__version__,
+        TESTED,
     )
 
 
 class WebSocketProtocol(DaphneWebSocketProtocol):
     """daphne's protocol with Relayman's frame limit, close codes and ping hand-off."""
 
-    pings_to_application = PINGS_TO_APPLICATION
+    internals_known = INTERNALS_KNOWN
     _reset_later = None  # the reset of a gracefully closing connection the client left unread
 
     def onMessageBegin(self, isBinary):
@@ -65,12 +80,22 @@ class WebSocketProtocol(DaphneWebSocketProtocol):
 
     def onPing(self, payload):
         application_queue = getattr(self, "application_queue", None)
-        if not self.pings_to_application or application_queue is None:
+        if not self.internals_known or application_queue is None:
             return super().onPing(payload)
         if self.state == self.STATE_OPEN and not self.muted:
             application_queue.put_nowait({"type": "websocket.ping", "payload": payload})
 
+    def sendCloseFrame(self, code=None, reasonUtf8=None, isReply=False):
+        if self.internals_known and self.failedByMe and self.state == self.STATE_OPEN:
+            serializer = negotiate_serializer(getattr(self, "_raw_query_string", b""))
+            if serializer is not None:
+                reason = (reasonUtf8 or b"").decode("utf-8", "replace")
+                self.sendMessage(serializer.encode(error(reason)).encode())
+        super().sendCloseFrame(code, reasonUtf8, isReply)
+
     def dropConnection(self, abort=False):
+        if not self.internals_known:
+            return super().dropConnection(abort)
         if not abort and not self.wasClean and self.state == self.STATE_CLOSING:
             return  # a second violation mid-handshake: its timeout ends the connection
         if abort and self.wasClean:

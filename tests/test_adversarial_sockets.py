@@ -157,9 +157,11 @@ async def test_frames_above_1_mib_are_accepted_when_the_setting_allows_them(hard
 async def test_frames_above_the_setting_are_refused_with_1009_not_a_reset(hardened):
     async with phoenix(hardened, max_size=None) as client:
         await client.send(None, "1", "phoenix", "heartbeat", {"pad": "x" * (2 * MiB)})
+        notice = await client.recv()
         code, reason = await client.closed()
     assert code == 1009
     assert reason.endswith(f"exceeds payload limit of {2 * MiB} octets")
+    assert notice == [None, None, "phoenix", "phx_error", {"reason": reason}]
 
 
 @pytest.mark.parametrize(
@@ -178,8 +180,10 @@ async def test_protocol_violations_get_the_rfc_close_codes(server, raw, code, re
     async with phoenix(server) as client:
         port = client.local_port
         client.ws.transport.write(raw)
+        notice = await client.recv()
         received_code, received_reason = await client.closed()
     assert received_code == code and reason in received_reason
+    assert notice == [None, None, "phoenix", "phx_error", {"reason": received_reason}]
     (closing,) = await await_until(
         lambda: [line for line in lines_about(server, port) if "event=closing" in line],
         "the closing line",
@@ -239,5 +243,6 @@ async def test_a_client_still_sending_after_its_violation_gets_the_close_frame(s
                 async with asyncio.timeout(TIMEOUT):
                     for ref in range(10):
                         await client.send(None, str(ref), "phoenix", "heartbeat")
-                    await client.ws.recv()
+                    while True:
+                        await client.ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007

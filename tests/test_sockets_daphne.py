@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 import txaio
+from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocketProtocol
 
 from events import config
@@ -114,8 +115,10 @@ def test_pings_go_to_the_application(protocol):
 
 
 def test_with_another_daphne_autobahn_answers_pings_itself(protocol):
-    assert not daphne_protocol.daphne_internals_known("4.0.0")
-    protocol.pings_to_application = False
+    assert daphne_protocol.internals_known()
+    assert not daphne_protocol.internals_known(daphne_version="4.0.0")
+    assert not daphne_protocol.internals_known(autobahn_version="25.0.0")
+    protocol.internals_known = False
     protocol.onPing(b"hello")
     assert protocol.pongs == [b"hello"] and protocol.application_queue.empty()
 
@@ -200,3 +203,45 @@ def test_a_second_violation_mid_handshake_waits_for_the_clients_close(protocol):
     protocol.state, protocol.wasClean = protocol.STATE_CLOSING, False
     protocol.dropConnection(abort=False)  # autobahn's call for a second violation while closing
     assert protocol.transport.calls == [] and protocol.state == protocol.STATE_CLOSING
+
+
+def test_with_other_versions_drops_are_autobahns_own(protocol):
+    protocol.internals_known = False
+    protocol.transport = ClosingTransport()
+    protocol.wasClean, protocol.peer = True, "tcp:peer"
+    protocol.is_closed = txaio.create_future()
+    protocol.dropConnection(abort=True)
+    assert protocol.transport.calls == ["reset"]
+
+
+@pytest.mark.parametrize(
+    ("query", "notice"),
+    [
+        (b"vsn=2.0.0", b'[null,null,"phoenix","phx_error",{"reason":"bad opcode"}]'),
+        (
+            b"",
+            b'{"join_ref":null,"ref":null,"topic":"phoenix","event":"phx_error",'
+            b'"payload":{"reason":"bad opcode"}}',
+        ),
+    ],
+)
+def test_a_close_for_a_violation_is_preceded_by_phx_error(protocol, monkeypatch, query, notice):
+    sent = []
+    monkeypatch.setattr(protocol, "sendMessage", sent.append, raising=False)
+    monkeypatch.setattr(
+        AutobahnProtocol, "sendCloseFrame", lambda self, code, reason, is_reply: sent.append(code)
+    )
+    protocol._raw_query_string, protocol.failedByMe = query, True
+    protocol.sendCloseFrame(1002, b"bad opcode")
+    assert sent == [notice, 1002]
+
+
+def test_closes_of_the_application_get_no_extra_notice(protocol, monkeypatch):
+    sent = []
+    monkeypatch.setattr(protocol, "sendMessage", sent.append, raising=False)
+    monkeypatch.setattr(
+        AutobahnProtocol, "sendCloseFrame", lambda self, code, reason, is_reply: sent.append(code)
+    )
+    protocol._raw_query_string, protocol.failedByMe = b"vsn=2.0.0", False
+    protocol.sendCloseFrame(4000)
+    assert sent == [4000]

@@ -91,8 +91,10 @@ async def test_oversized_frames_are_refused_counting_bytes(limited, padding):
     async with phoenix(limited) as bystander, phoenix(limited) as client:
         await bystander.join(f"source:{source}")
         await client.send(None, "1", "phoenix", "heartbeat", {"pad": padding})
+        notice = await client.recv()
         code, reason = await client.closed()
         assert code == 1009 and reason.endswith(f"exceeds payload limit of {FRAME_LIMIT} octets")
+        assert notice == [None, None, "phoenix", "phx_error", {"reason": reason}]
         (warning,) = await await_until(
             lambda: warnings_about(limited, client.local_port), "the closing line"
         )
