@@ -32,6 +32,12 @@ def count(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def only_cases() -> list[int] | None:
+    """FUZZ_CASES=3,80 from the environment: replay just these cases of FUZZ_SEED's run."""
+    listed = os.environ.get("FUZZ_CASES")
+    return [int(case) for case in listed.split(",")] if listed else None
+
+
 def seed() -> int:
     """FUZZ_SEED from the environment to replay a run, or a fresh one to print."""
     return int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(10**9))
@@ -127,7 +133,10 @@ class Findings:
         return bool(self.counts)
 
     def report(self, run_seed: int, rerun: str, log: Path) -> str:
-        lines = [f"FUZZ_SEED={run_seed}; rerun with: FUZZ_SEED={run_seed} {rerun}"]
+        lines = [
+            f"FUZZ_SEED={run_seed}; rerun with: FUZZ_SEED={run_seed} {rerun}",
+            "(add FUZZ_CASES=<#>,<#> to send only the cases with those numbers)",
+        ]
         lines.append(f"the server's log is kept at {log}")
         for kind, examples in self.kinds.items():
             lines.append(f"- {kind}: {self.counts[kind]} case(s), e.g.")
