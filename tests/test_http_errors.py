@@ -23,7 +23,7 @@ from events import errors
 from events.episodes import Episode
 from tests.support.wait import await_until, wait_until
 
-QUIET = 1  # RELAYMAN_EPISODE_QUIET of the servers below, in seconds
+QUIET = 2  # RELAYMAN_EPISODE_QUIET of the servers below, in seconds (a gap this long ends a run)
 
 
 @pytest.fixture
@@ -103,7 +103,10 @@ def test_other_suspicious_requests_are_logged_as_episodes_without_a_traceback(qu
             post_and_look_for_the_end()
         # Polled less often than the quiet period, so the next post comes after a quiet one.
         [ended] = wait_until(
-            post_and_look_for_the_end, "the end of the episode", interval=QUIET + 0.2
+            post_and_look_for_the_end,
+            "the end of the episode",
+            timeout=2 * QUIET + 5,
+            interval=QUIET + 0.2,
         )
 
     assert {response.status_code for response in posts} == {400}
