@@ -148,3 +148,29 @@ async def test_batch_of_sdk_events(async_client):
         assert response.json() == json.loads(body)
         received = [await listener.receive_event() for _ in events]
     assert [event["id"] for event in received] == [event.get_id() for event in events]
+
+
+async def test_v1_binary_does_not_percent_encode_so_a_literal_percent_is_refused(async_client):
+    # The HTTP binding wants '%' sent as %25; the v1 SDK sends header values raw. The core
+    # SDK encodes (test above), and so does structured mode.
+    event = CloudEvent({"type": "t", "source": unique_source(), "subject": "100% done"}, {})
+    headers, body = conversion.to_binary(event)
+    assert headers["ce-subject"] == "100% done"
+    response = await send(async_client, headers, body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "subject": "header 'ce-subject' has a '%' not followed by two hex digits at index 3: "
+        "percent-encoding is '%' and two hex digits (a literal '%' is sent as %25)"
+    }
+
+
+async def test_sdk_events_with_infinite_numbers_are_refused_naming_the_path(async_client):
+    # The SDK writes JSON with Python's defaults, which let Infinity through.
+    event = CoreEvent({"type": "t", "source": unique_source()}, {"total": float("inf")})
+    message = core_http.to_structured_event(event)
+    assert b"Infinity" in message.body
+    response = await send(async_client, message.headers, message.body)
+    assert response.status_code == 400
+    assert response.json()["data"].startswith(
+        "'data' holds Infinity at /total, which JSON cannot carry"
+    )
