@@ -153,7 +153,8 @@ async def test_batch_of_sdk_events(async_client):
 async def test_v1_binary_does_not_percent_encode_so_a_literal_percent_is_refused(async_client):
     # The HTTP binding wants '%' sent as %25; the v1 SDK sends header values raw. The core
     # SDK encodes (test above), and so does structured mode.
-    event = CloudEvent({"type": "t", "source": unique_source(), "subject": "100% done"}, {})
+    attributes = {"type": "t", "source": unique_source(), "subject": "100% done"}
+    event = CloudEvent({**attributes, "datacontenttype": "application/json"}, {"id": "1"})
     headers, body = conversion.to_binary(event)
     assert headers["ce-subject"] == "100% done"
     response = await send(async_client, headers, body)
