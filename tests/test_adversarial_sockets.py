@@ -9,12 +9,14 @@ import asyncio
 import json
 import re
 import socket
+import subprocess
+import sys
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close, CloseCode, Frame, Opcode
 
-from tests.support.server import Server
+from tests.support.server import ROOT, Server
 from tests.support.sockets_client import TIMEOUT, new_source, phoenix, post_event
 from tests.support.wait import await_until
 
@@ -246,3 +248,36 @@ async def test_a_client_still_sending_after_its_violation_gets_the_close_frame(s
                     while True:
                         await client.ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+
+
+def save_frame_limit(server: Server, limit: int) -> None:
+    """Save the admin's "maximum frame size" in the server's database, as the admin form does."""
+    code = (
+        "from events.models import RelaySettings; s = RelaySettings.load(); "
+        f"s.max_frame_bytes = {limit}; s.save()"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=server.env, check=True
+    )
+
+
+async def test_the_admins_frame_limit_holds_on_sockets_already_open(make_server):
+    server = make_server()
+    async with phoenix(server, max_size=None) as client:
+        save_frame_limit(server, 2 * MiB)
+        big = {"pad": "x" * int(1.5 * MiB)}  # over daphne's 1 MiB and the 64 KiB default
+
+        async def accepted() -> bool:
+            await client.send(None, "big", "phoenix", "heartbeat", big)
+            return (await client.recv())[4]["status"] == "ok"
+
+        await await_until(accepted, "the 2 MiB limit on the open socket", timeout=10)
+        save_frame_limit(server, 1000)
+
+        async def refused() -> bool:
+            await client.send(None, "2", "phoenix", "heartbeat", {"pad": "x" * 2000})
+            return (await client.recv())[3] == "phx_error"
+
+        await await_until(refused, "the 1000-byte limit on the open socket", timeout=10)
+        code, reason = await client.closed()
+    assert code == 1009 and reason.endswith("exceeds payload limit of 1000 octets")
