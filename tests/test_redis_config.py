@@ -33,15 +33,18 @@ def test_a_redis_url_is_handed_to_channels_redis_whole(url):
     assert project_settings.redis_host(url) == {"address": url}
 
 
-def test_tls_options_come_from_the_environment(monkeypatch):
+def test_tls_options_come_from_the_environment(monkeypatch, tmp_path):
+    paths = {}
     for name in SSL_VARIABLES:
-        monkeypatch.setenv(name, f"/etc/redis/{name.lower()}.pem")
+        paths[name] = tmp_path / f"{name.lower()}.pem"
+        paths[name].write_text("a PEM file\n")  # the settings check each is a readable file
+        monkeypatch.setenv(name, str(paths[name]))
     monkeypatch.setenv("REDIS_SSL_CERT_REQS", "optional")
     assert project_settings.redis_host("rediss://redis:6379/0") == {
         "address": "rediss://redis:6379/0",
-        "ssl_ca_certs": "/etc/redis/redis_ssl_ca_certs.pem",
-        "ssl_certfile": "/etc/redis/redis_ssl_certfile.pem",
-        "ssl_keyfile": "/etc/redis/redis_ssl_keyfile.pem",
+        "ssl_ca_certs": str(paths["REDIS_SSL_CA_CERTS"]),
+        "ssl_certfile": str(paths["REDIS_SSL_CERTFILE"]),
+        "ssl_keyfile": str(paths["REDIS_SSL_KEYFILE"]),
         "ssl_cert_reqs": "optional",
     }
 
