@@ -33,5 +33,6 @@ def send_and_close(transport, answer: bytes, call_later) -> None:
     """
     if answer:
         transport.write(answer)
-    transport.loseWriteConnection()
+    # TCP and Unix sockets can close one way; TLS (daphne's ssl: endpoints) cannot: it closes.
+    getattr(transport, "loseWriteConnection", transport.loseConnection)()
     call_later(LINGER_SECONDS, transport.abortConnection)

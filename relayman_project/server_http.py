@@ -46,6 +46,7 @@ class EdgeHTTPFactory(HTTPFactory):
     def __init__(self, server, edge: Edge):
         super().__init__(server)
         self.edge = edge
+        self.timeOut = None  # Twisted's idle timeout (60 s, reset by any byte): the deadlines rule
 
     def protocol(self):
         # Twisted's wrapper, as its own factory builds: it would switch to HTTP/2 on TLS (ALPN),
