@@ -81,7 +81,7 @@ class Run:
         except (InvalidHandshake, OSError, TimeoutError) as exc:
             self.findings.add("handshake failed", f"{exc!r} for {plan.describe()}")
             return
-        if not plan.handshake_ok and plan.vsn not in ("", "abc"):
+        if plan.handshake == "refuse":
             self.findings.add("handshake accepted", plan.describe())
         settled = asyncio.Event()  # the sync heartbeat was answered, or the socket closed
         reader = asyncio.create_task(self.read(ws, plan, settled))
@@ -93,7 +93,7 @@ class Run:
         self.tally[f"handshake {status}"] += 1
         if status >= 500:
             self.findings.add("handshake answered 5xx", f"{status} for {plan.describe()}")
-        elif plan.handshake_ok:
+        elif plan.handshake == "accept":
             self.findings.add("handshake refused", f"{status} for {plan.describe()}")
 
     async def send(self, ws: ClientConnection, plan: Plan, settled: asyncio.Event) -> int:

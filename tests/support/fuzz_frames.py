@@ -17,6 +17,10 @@ from tests.support.fuzz import Raw, Values, clip, dumps
 TOPICS = ("source:/fuzz/ws/1", "source:/fuzz/ws/2", "source:urn:fuzz:ws")
 CLIENT_CLOSE_CODES = (1000, 1001, 1003, 1008, 3000, 4000, 4321, 4999)
 FIELDS = ("join_ref", "ref", "topic", "event", "payload")
+# Versions phoenix.js sends (none means 1.0.0), another major one, and ones of no clear meaning.
+VSNS = {"2.0.0": 45, "1.0.0": 30, None: 10, "2.1.0": 5, "3.0.0": 4, "abc": 3, "": 3}
+REFUSED_VSNS = ("3.0.0",)
+ODD_VSNS = ("abc", "")
 MAX_FRAME_BYTES = 64 * 1024  # the server's default RELAYMAN_MAX_FRAME_BYTES
 
 
@@ -45,8 +49,11 @@ class Plan:
         return self.vsn is not None and self.vsn.startswith("2.")
 
     @property
-    def handshake_ok(self) -> bool:
-        return self.path == "/socket/websocket" and self.vsn in (None, "1.0.0", "2.0.0", "2.1.0")
+    def handshake(self) -> str:
+        """What the server must do with the upgrade: "accept", "refuse", or "either"."""
+        if self.path != "/socket/websocket" or self.vsn in REFUSED_VSNS:
+            return "refuse"
+        return "either" if self.vsn in ODD_VSNS else "accept"
 
     @property
     def url_path(self) -> str:
@@ -286,9 +293,7 @@ def _long_length_frame(payload: bytes) -> bytes:
 
 
 def plan_for(rng: random.Random, index: int) -> Plan:
-    vsn = rng.choices(
-        ["2.0.0", "1.0.0", None, "2.1.0", "3.0.0", "abc", ""], [45, 30, 10, 5, 4, 3, 3]
-    )[0]
+    vsn = rng.choices(list(VSNS), list(VSNS.values()))[0]
     plan = Plan(index, vsn)
     if rng.random() < 0.03:
         plan.path = rng.choice(["/socket/websocket/x", "/socket", "/nope", "/events"])
