@@ -11,12 +11,15 @@ connections until the process runs out of file descriptors. Here:
   and an upgraded WebSocket has its own idle rules;
 - the request's head is judged as soon as it is in (`server_requests`): a missing producer key or
   a declared body over the limit is answered there, and a streamed body is cut at the limit;
-- connections past the cap are answered 503 (`server_connections`).
+- connections past the cap are answered 503 (`server_connections`);
+- the errors Twisted and daphne answer by themselves (a malformed or oversized head, a bad
+  header, a crashed application) are JSON like every other answer, not a bare 400 or HTML.
 
 The hooks are Twisted's parser methods (locked to the tested version: `server_internals`).
 """
 
 import io
+import json
 from dataclasses import dataclass
 
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -85,9 +88,16 @@ class EdgeChannel(http.HTTPChannel):
         self._begun = True
         super().dataReceived(data)
 
+    def lineReceived(self, line):
+        if not self.closing:  # the rest of a buffer whose request was just refused
+            super().lineReceived(line)
+
     def rawDataReceived(self, data):
-        if not self.closing:  # the rest of a buffer whose head was just refused
+        if not self.closing:
             super().rawDataReceived(data)
+
+    def lineLengthExceeded(self, line):
+        self._respondToBadRequestAndDisconnect()  # Twisted just closes, without a word
 
     def allHeadersReceived(self):
         request = self.requests[-1]
@@ -119,9 +129,21 @@ class EdgeChannel(http.HTTPChannel):
 
     def refuse(self, answer: bytes) -> None:
         """Answer with `answer` (or nothing) and close; nothing more is read into memory."""
+        if self.closing:
+            return
         self.closing = True
         self._stop_expecting()
         server_answers.send_and_close(self.transport, answer, self.callLater)
+
+    def _respondToBadRequestAndDisconnect(self):
+        self.refuse(
+            server_answers.response(
+                400,
+                "The request is not valid HTTP/1.1: a malformed request line, header or chunked "
+                f"body, or a head of more than {self.totalHeadersSize} bytes or "
+                f"{self.maxHeaders} headers.",
+            )
+        )
 
     def _expect(self, part: str, seconds: float) -> None:
         self._stop_expecting()
@@ -154,6 +176,13 @@ class EdgeRequest(WebRequest):
 
     body_limit = None  # a server_requests.BodyLimit, set when the head is judged
     _received = 0
+
+    def basic_error(self, status, status_text, body):
+        """daphne's own error answers, in JSON like the application's."""
+        detail = json.dumps({"detail": body}, separators=(",", ":")).encode()
+        headers = [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(detail))]
+        self.handle_reply({"type": "http.response.start", "status": status, "headers": headers})
+        self.handle_reply({"type": "http.response.body", "body": detail})
 
     def gotLength(self, length):
         self.content = io.BytesIO()  # held to the body limit: no temporary file needed

@@ -41,6 +41,9 @@ def _missing() -> list[str]:
             "rawDataReceived",
             "requestDone",
             "connectionLost",
+            "_respondToBadRequestAndDisconnect",
+            "lineReceived",
+            "lineLengthExceeded",
         ),
         http.Request: ("gotLength", "handleContentChunk"),
     }
