@@ -216,10 +216,14 @@ def _check_extension(name, v):
     return f"extension '{name}' must be a string, an integer or a boolean, not {json_type(v)}"
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters, ending in "...": error messages quote producer input."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _show(v) -> str:
-    """A short quote of a value for an error message, cheap however long the value is."""
-    text = repr(v[:61] if isinstance(v, str) else v)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value quoted for an error message, cheaply however long it is."""
+    return shorten(repr(v[:61] if isinstance(v, str) else v))
 
 
 _CHECKS = {

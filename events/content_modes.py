@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
 
-from .cloudevent import InvalidEvent
+from .cloudevent import InvalidEvent, shorten
 
 STRUCTURED, BATCH, BINARY = "structured", "batch", "binary"
 HEADER_PREFIX = "ce-"
@@ -38,7 +38,7 @@ class NumberOutOfRange(MalformedBody):
     def message(self, holder: str, path: tuple) -> str:
         where = f" at {json_pointer(path)}" if path else ""
         return (
-            f"{holder} holds {_shorten(self.literal)}{where}, which JSON cannot carry: numbers "
+            f"{holder} holds {shorten(self.literal)}{where}, which JSON cannot carry: numbers "
             f"must be finite, between {-_MAX_DOUBLE!r} and {_MAX_DOUBLE!r} (JSON has no "
             "Infinity or NaN)"
         )
@@ -62,11 +62,7 @@ _MAX_DOUBLE = sys.float_info.max
 
 def json_pointer(path: tuple) -> str:
     """RFC 6901 pointer to a value: "/items/3" for key "items" then index 3."""
-    return _shorten("".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path))
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten("".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path))
 
 
 def mode_for(content_type: str, headers: Mapping[str, str]) -> str | None:
@@ -124,10 +120,15 @@ def decode_json(body: bytes):
             f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except _NotFinite as exc:
         # The error path only: decode again, letting the number in, to find where it is.
-        raise NumberOutOfRange(str(exc), non_finite_path(json.loads(text))) from None
+        raise NumberOutOfRange(str(exc), non_finite_path(_loads(text))) from None
+
+
+def _loads(text: str, **hooks):
+    try:
+        return json.loads(text, **hooks)
     except RecursionError:
         raise MalformedBody("the JSON document is nested too deeply") from None
     except ValueError as exc:

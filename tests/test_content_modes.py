@@ -92,6 +92,8 @@ def test_decode_json_accepts_any_json_document(body, value):
         (b"{'a': 1}", "not valid JSON"),
         (b"[1,]", "not valid JSON"),
         (b"{} {}", "not valid JSON"),
+        (b'{"data": NaN, "x": }', "not valid JSON"),  # beyond the number, not JSON anyway
+        (b"[1e400, " + b"[" * 100_000 + b"]" * 100_000 + b"]", "nested too deeply"),
         (b'{"a": "\xff"}', "the body is not valid UTF-8: invalid start byte at byte 7"),
         (b'"\xed\xa0\x80"', "the body is not valid UTF-8: invalid continuation byte at byte 1"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
