@@ -13,11 +13,13 @@ of `factory_options()`. Under any other server this module is unused.
   6455 §5.5.1, as Phoenix's Cowboy does); phoenix.js does not reconnect after a 1000.
 - The server's close frame reaches the client. Once both close frames have crossed, autobahn
   resets the connection, discarding twisted's buffer: often that very frame, when the client
-  closed at the same moment or its close frame broke a rule. And a second violation while the
-  close handshake is under way (an invalid UTF-8 frame is reported twice) closes the socket at
-  once, which the kernel turns into a reset when the client's later frames sit unread. Here the
-  first ends with a FIN after what is written, the second waits for the client's close; a client
-  that takes neither within the close handshake timeout is reset all the same.
+  closed at the same moment or its close frame broke a rule. And a socket closed while the
+  client's frames sit unread is reset by the kernel, which may discard that frame at the client
+  too: after a second violation mid-handshake (an invalid UTF-8 frame is reported twice), or
+  when a broken client goes on sending after its close. Here the server half-closes (a FIN after
+  what is written), drops whatever the client still sends, and waits for the client's close for
+  a second violation; a client that does not end its side within the close handshake timeout is
+  reset all the same.
 - A close for a violation is preceded by a `phx_error` frame saying why, as every other close
   of the server is.
 - A ping goes to the application as a `websocket.ping` message, so it counts as activity for the
@@ -94,14 +96,23 @@ class WebSocketProtocol(DaphneWebSocketProtocol):
         super().sendCloseFrame(code, reasonUtf8, isReply)
 
     def dropConnection(self, abort=False):
-        if not self.internals_known:
-            return super().dropConnection(abort)
-        if not abort and not self.wasClean and self.state == self.STATE_CLOSING:
-            return  # a second violation mid-handshake: its timeout ends the connection
-        if abort and self.wasClean:
-            abort = False
-            self._reset_later = reactor.callLater(self.closeHandshakeTimeout, self._reset)
+        if self.internals_known:
+            if not abort and not self.wasClean and self.state == self.STATE_CLOSING:
+                return  # a second violation mid-handshake: its timeout ends the connection
+            abort = abort and not self.wasClean
         super().dropConnection(abort)
+
+    def _closeConnection(self, abort=False):
+        half_close = getattr(self.transport, "loseWriteConnection", None)
+        if not self.internals_known or abort or half_close is None:
+            return super()._closeConnection(abort)
+        half_close()
+        self._reset_later = reactor.callLater(self.closeHandshakeTimeout, self._reset)
+
+    def dataReceived(self, data):
+        if self.state == self.STATE_CLOSED and self.internals_known:
+            return  # after the close handshake; autobahn would keep it, unread, until the end
+        super().dataReceived(data)
 
     def _reset(self):
         self._reset_later = None

@@ -234,16 +234,22 @@ async def test_clients_gone_right_after_a_heartbeat_leave_no_traceback(make_serv
     assert_no_traceback(server)
 
 
-async def test_a_client_still_sending_after_its_violation_gets_the_close_frame(server):
+@pytest.mark.parametrize(
+    "violation",
+    [
+        Frame(Opcode.TEXT, b'["\xff"]').serialize(mask=True, extensions=[]),
+        Frame(Opcode.CLOSE, b"\x03\xe8\xff").serialize(mask=True, extensions=[]),
+    ],
+    ids=["invalid-utf8-text", "close-reason-not-utf8"],
+)
+async def test_a_client_still_sending_after_its_violation_gets_the_close_frame(server, violation):
     """Its later frames must not turn the server's close into a reset that swallows the code."""
     for _ in range(20):
         async with phoenix(server) as client:
-            client.ws.transport.write(
-                Frame(Opcode.TEXT, b'["\xff"]').serialize(mask=True, extensions=[])
-            )
+            client.ws.transport.write(violation)
             with pytest.raises(ConnectionClosed) as closed:
                 async with asyncio.timeout(TIMEOUT):
-                    for ref in range(10):
+                    for ref in range(200):
                         await client.send(None, str(ref), "phoenix", "heartbeat")
                     while True:
                         await client.ws.recv()

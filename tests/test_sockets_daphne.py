@@ -156,8 +156,11 @@ class ClosingTransport:
     def unregisterProducer(self):
         pass
 
-    def loseConnection(self):
+    def loseWriteConnection(self):
         self.calls.append("FIN after the buffer")
+
+    def loseConnection(self):
+        self.calls.append("close after the buffer")
 
     def abortConnection(self):
         self.calls.append("reset")
@@ -187,6 +190,12 @@ def test_after_a_clean_close_handshake_the_close_frame_is_flushed_then_reset_if_
     assert timer.delay == 1
     timer.function()  # the client did not take it in time
     assert protocol.transport.calls == ["FIN after the buffer", "reset"]
+
+
+def test_what_the_client_sends_after_the_close_handshake_is_dropped(protocol):
+    protocol.state, protocol.data = protocol.STATE_CLOSED, b""
+    protocol.dataReceived(b"frames a broken client sends after its close")
+    assert protocol.data == b""
 
 
 def test_an_unclean_drop_stays_a_reset(protocol, monkeypatch):
