@@ -175,9 +175,10 @@ async def _read_into(client, frames: list) -> None:
 
 
 async def _wait_until_ready(http, node) -> None:
-    async with asyncio.timeout(RECOVERY_WITHIN):
-        while (await http.get(f"{node.url}/readyz")).status_code != 200:
-            await asyncio.sleep(0.05)
+    async def ready() -> bool:
+        return (await http.get(f"{node.url}/readyz")).status_code == 200
+
+    await await_until(ready, f"{node.url}/readyz answering 200", RECOVERY_WITHIN, interval=0.05)
 
 
 async def _probe_until_delivered(node, source, clients) -> None:
