@@ -14,13 +14,14 @@ from .serializers import judge
 
 
 class _JSONEventsParser(BaseParser):
-    levels = ("event",)  # what the document is, then what its keys are: see NumberOutOfRange
+    levels = ("event",)  # what the document is: see NumberOutOfRange.errors
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             return content_modes.decode_json(stream.read())
         except content_modes.NumberOutOfRange as exc:
-            # A number is only out of range inside an attribute: name it, as the rules do.
+            # Keyed by the attribute holding the number (and the index in a batch), as the
+            # rules key theirs.
             raise serializers.ValidationError(exc.errors(*self.levels)) from None
         except content_modes.MalformedBody as exc:
             raise exceptions.ParseError(str(exc)) from None
