@@ -79,13 +79,15 @@ def test_answers_are_read_past_100_continue_and_through_chunks():
         parse_answer(b"garbage")
 
 
-def test_findings_keep_a_count_and_the_first_examples():
+def test_findings_count_every_case_and_show_one_example_per_variant():
     findings = Findings()
     for n in range(5):
-        findings.add("5xx answer", f"case {n}")
+        findings.add("5xx answer", f"case {n}", variant="500 for batch:")
+    findings.add("5xx answer", "case 5", variant="502 for binary:")
     report = findings.report(9, "make fuzz", "server.log")
-    assert "FUZZ_SEED=9" in report and "5xx answer: 5 case(s)" in report
-    assert "case 2" in report and "case 3" not in report
+    assert "FUZZ_SEED=9" in report and "- 5xx answer: 6 case(s)" in report
+    assert "5× 500 for batch: e.g. case 0" in report and "1× 502 for binary: e.g. case 5" in report
+    assert "case 1" not in report
 
 
 def test_tracebacks_are_named_by_their_exception():

@@ -63,22 +63,23 @@ def fuzz_server():
 def judge(request: FuzzRequest, answer: Answer, findings: Findings, accepted: Counter) -> None:
     """Record what is wrong with one answer; count the accepted events by watched source."""
     case = f"→ {answer.status} {clip(answer.body, 200)} for {request.describe()}"
+    variant = f"{answer.status} for {request.kind}:"
     if answer.status >= 500:
-        findings.add("5xx answer", case)
+        findings.add("5xx answer", case, variant)
     if request.expect == ACCEPT and answer.status != 201:
-        findings.add("valid event refused", case)
+        findings.add("valid event refused", case, variant)
     if request.expect == REFUSE and not 400 <= answer.status < 500:
-        findings.add("invalid event not refused", case)
+        findings.add("invalid event not refused", case, variant)
     try:
         body = strict_json(answer.body)
     except ValueError:
         if request.wire_ok:
-            findings.add("answer not JSON", case)
+            findings.add("answer not JSON", case, variant)
         return
     if request.wire_ok and not answer.headers.get("content-type", "").startswith(
         "application/json"
     ):
-        findings.add("answer without a JSON Content-Type", case)
+        findings.add("answer without a JSON Content-Type", case, variant)
     if answer.status == 201:
         for event in body if isinstance(body, list) else [body]:
             if event.get("source") in WATCHED_SOURCES:
@@ -161,7 +162,11 @@ async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
                     try:
                         answer = await exchange(request, fuzz_server.port)
                     except NoAnswer as exc:
-                        findings.add("no HTTP answer", f"{exc} for {request.describe()}")
+                        findings.add(
+                            "no HTTP answer",
+                            request.describe(),
+                            variant=f"{exc} for {request.kind}:",
+                        )
                         continue
                     finally:
                         del watch.in_flight[index]

@@ -174,11 +174,11 @@ class Run:
         received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
         case = describe(ws, plan, last)
         if received is None:
-            self.findings.add("closed without a close frame (1006)", case)
+            self.findings.add("closed without a close frame (1006)", case, plan.suspect(last))
             return
         self.tally[f"close {received.code}"] += 1
         if received.code == 1011:
-            self.findings.add("closed with 1011", f"{received} after {case}")
+            self.findings.add("closed with 1011", f"{received} after {case}", plan.suspect(last))
         elif sent is not None and not ws.protocol.close_rcvd_then_sent:
             expected = NO_CODE if plan.close_code is None else plan.close_code
             if received.code != expected:

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ STALL_SECONDS = 1.0
 # After the run, /healthz must answer within this (the best of a few probes: the machine is shared).
 PROMPT_SECONDS = 0.1
 PROBE_INTERVAL = 0.25
-EXAMPLES_PER_KIND = 3
+VARIANTS_SHOWN = 12  # per kind of finding; the others are counted
 # Words any string attribute may hold (no control characters: CloudEvents forbids them).
 # The margin Python draws down the left of an exception group's traceback.
 GROUP_MARGIN = re.compile(r"^\s*\| ?")
@@ -118,16 +119,17 @@ def strict_json(text: str | bytes):
 
 @dataclass
 class Findings:
-    """Failures grouped by kind: how many, and the first few counterexamples of each."""
+    """Failures grouped by kind and, within a kind, by variant (what the cases share, e.g. a
+    status and a label): how many of each, and the first counterexample of each variant."""
 
-    kinds: dict[str, list[str]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, Counter] = field(default_factory=dict)
+    examples: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def add(self, kind: str, example: str) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        examples = self.kinds.setdefault(kind, [])
-        if len(examples) < EXAMPLES_PER_KIND:
-            examples.append(example)
+    def add(self, kind: str, example: str, variant: str = "") -> None:
+        variants = self.counts.setdefault(kind, Counter())
+        variants[variant] += 1
+        if len(variants) <= VARIANTS_SHOWN:
+            self.examples.setdefault((kind, variant), example)
 
     def __bool__(self) -> bool:
         return bool(self.counts)
@@ -136,11 +138,17 @@ class Findings:
         lines = [
             f"FUZZ_SEED={run_seed}; rerun with: FUZZ_SEED={run_seed} {rerun}",
             "(add FUZZ_CASES=<#>,<#> to send only the cases with those numbers)",
+            f"the server's log is kept at {log}",
         ]
-        lines.append(f"the server's log is kept at {log}")
-        for kind, examples in self.kinds.items():
-            lines.append(f"- {kind}: {self.counts[kind]} case(s), e.g.")
-            lines += [f"    {example}" for example in examples]
+        for kind, variants in self.counts.items():
+            lines.append(f"- {kind}: {variants.total()} case(s)")
+            for variant, n in variants.most_common(VARIANTS_SHOWN):
+                example = self.examples.get((kind, variant), "")
+                lines.append(
+                    f"    {n}× {variant}{' e.g. ' if example and variant else ''}{example}"
+                )
+            if len(variants) > VARIANTS_SHOWN:
+                lines.append(f"    … and {len(variants) - VARIANTS_SHOWN} more variants")
         return "\n".join(lines)
 
 
@@ -221,7 +229,9 @@ async def prompt_healthz(port: int, tries: int = 3) -> list[float]:
 def check_server_afterwards(log: Path, probes: list[float], findings: Findings) -> None:
     """The checks on the whole run: no traceback logged, /healthz prompt once the run is over."""
     for exception in tracebacks(log.read_text(errors="replace")):
-        findings.add("traceback in the server log", exception)
+        findings.add(
+            "traceback in the server log", "", variant=re.sub(r"\d+", "N", exception[:200])
+        )
     if min(probes) > PROMPT_SECONDS:
         findings.add(
             f"/healthz slower than {PROMPT_SECONDS * 1000:.0f} ms after the run",

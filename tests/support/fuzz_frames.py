@@ -71,6 +71,11 @@ class Plan:
             f" earlier {earlier}, then …{shown} (then {ending})"
         )
 
+    def suspect(self, upto: int) -> str:
+        """The last frame up to `upto` that was not plain text: most often what a close is for."""
+        unusual = [step.label for step in self.steps[: upto + 1] if step.kind != "text"]
+        return f"after {unusual[-1]}:" if unusual else "after text frames only:"
+
 
 class Sessions(Values):
     """Plans for one connection, all drawn from its own random generator."""

@@ -77,6 +77,11 @@ class FuzzRequest:
     wire_ok: bool = True  # well-formed HTTP: the answer must come from Relayman, as JSON
     timeout: float = 20.0
 
+    @property
+    def kind(self) -> str:
+        """What cases that fail alike share: the mode and the one thing broken, or "batch"."""
+        return "batch" if self.label.startswith("batch") else self.label.split(",")[0]
+
     def describe(self) -> str:
         head = f"#{self.index} {self.label}: {self.method} {self.target} headers={self.headers}"
         return clip(f"{head} body={self.body[:400]!r} ({len(self.body)} bytes)", 900)
