@@ -101,6 +101,9 @@ def _finite_float(literal: str) -> float:
 
 
 _INFINITIES = (inf, -inf)
+# One decoder each, built once: json.loads(text, **hooks) would build a decoder per call.
+_STRICT = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_LENIENT = json.JSONDecoder()  # lets NaN and infinities in: for the error path
 
 
 def decode_json(body: bytes):
@@ -120,15 +123,15 @@ def decode_json(body: bytes):
             f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
     try:
-        return _loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _decode(_STRICT, text)
     except _NotFinite as exc:
         # The error path only: decode again, letting the number in, to find where it is.
-        raise NumberOutOfRange(str(exc), non_finite_path(_loads(text))) from None
+        raise NumberOutOfRange(str(exc), non_finite_path(_decode(_LENIENT, text))) from None
 
 
-def _loads(text: str, **hooks):
+def _decode(decoder: json.JSONDecoder, text: str):
     try:
-        return json.loads(text, **hooks)
+        return decoder.decode(text)
     except RecursionError:
         raise MalformedBody("the JSON document is nested too deeply") from None
     except ValueError as exc:
