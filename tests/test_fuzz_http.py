@@ -27,7 +27,9 @@ from tests.support.fuzz import (
     only_cases,
     prompt_healthz,
     rng_for,
+    rss_mib,
     seed,
+    server_summary,
     strict_json,
 )
 from tests.support.fuzz_http import (
@@ -149,7 +151,7 @@ async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
     run_seed, findings = seed(), Findings()
     accepted, statuses = Counter(), Counter()
     cases = only_cases() or range(REQUESTS)
-    started = time.monotonic()
+    started, rss_start = time.monotonic(), rss_mib(fuzz_server.process.pid)
     async with Subscriber(fuzz_server, findings) as subscriber:
         async with StallWatch(fuzz_server.port, findings) as watch:
             pending = iter(cases)
@@ -182,8 +184,8 @@ async def test_generated_requests_get_documented_answers(fuzz_server, tmp_path):
     print(
         f"\n{len(cases)} requests in {sent_in:.1f} s (seed {run_seed});"
         f" statuses {dict(sorted(statuses.items()))};"
-        f" {sum(accepted.values())} watched events accepted; slowest /healthz during the run"
-        f" {watch.slowest * 1000:.0f} ms, after it {[round(p * 1000) for p in probes]} ms"
+        f" {sum(accepted.values())} watched events accepted;"
+        f" {server_summary(watch, probes, (rss_start, rss_mib(fuzz_server.process.pid)))}"
     )
     rerun = f"FUZZ_REQUESTS={REQUESTS} pytest {__file__}"
     assert not findings, findings.report(run_seed, rerun, log)

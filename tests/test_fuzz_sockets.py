@@ -34,7 +34,9 @@ from tests.support.fuzz import (
     only_cases,
     prompt_healthz,
     rng_for,
+    rss_mib,
     seed,
+    server_summary,
     strict_json,
 )
 from tests.support.fuzz_frames import FIELDS, TOPICS, Plan, Step, plan_for
@@ -235,7 +237,7 @@ async def publish(server: Server, tally: Counter) -> None:
 
 async def test_generated_frames_get_documented_answers(fuzz_server, tmp_path):
     run_seed, run = seed(), Run(fuzz_server)
-    started = time.monotonic()
+    started, rss_start = time.monotonic(), rss_mib(fuzz_server.process.pid)
     plans = iter(only_cases() or itertools.count())
     async with StallWatch(fuzz_server.port, run.findings) as watch:
         publisher = asyncio.create_task(publish(fuzz_server, run.tally))
@@ -257,8 +259,8 @@ async def test_generated_frames_get_documented_answers(fuzz_server, tmp_path):
     check_server_afterwards(log, probes, run.findings)
     print(
         f"\n{run.frames} frames in {seconds:.1f} s (seed {run_seed});"
-        f" {dict(sorted(run.tally.items()))}; slowest /healthz during the run"
-        f" {watch.slowest * 1000:.0f} ms, after it {[round(p * 1000) for p in probes]} ms"
+        f" {dict(sorted(run.tally.items()))};"
+        f" {server_summary(watch, probes, (rss_start, rss_mib(fuzz_server.process.pid)))}"
     )
     rerun = f"FUZZ_FRAMES={FRAMES} pytest {__file__}"
     assert not run.findings, run.findings.report(run_seed, rerun, log)

@@ -226,6 +226,23 @@ async def prompt_healthz(port: int, tries: int = 3) -> list[float]:
     return [await healthz_seconds(port) for _ in range(tries)]
 
 
+def rss_mib(pid: int) -> float:
+    """A process's resident memory, from /proc (the servers run on Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def server_summary(watch: StallWatch, probes: list[float], rss: tuple[float, float]) -> str:
+    """What the server went through, for the run's printed summary."""
+    return (
+        f"slowest /healthz during the run {watch.slowest * 1000:.0f} ms,"
+        f" after it {[round(p * 1000) for p in probes]} ms;"
+        f" server RSS {rss[0]:.0f} MiB before, {rss[1]:.0f} MiB after"
+    )
+
+
 def check_server_afterwards(log: Path, probes: list[float], findings: Findings) -> None:
     """The checks on the whole run: no traceback logged, /healthz prompt once the run is over."""
     for exception in tracebacks(log.read_text(errors="replace")):
