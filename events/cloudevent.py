@@ -21,6 +21,9 @@ SPECVERSION = "1.0"
 
 REQUIRED = ("id", "source", "type")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# Errors are keyed by attribute name; a longer invalid name is cut, so that an answer quoting
+# producer input stays small (its JSON escapes would multiply a long name's size).
+KEY_LIMIT = 100
 
 _NAME = re.compile(r"[a-z0-9]++")
 # re.ASCII: RFC 3339 digits and RFC 2045 whitespace are ASCII, while Python's \d and \s are not.
@@ -71,7 +74,7 @@ def validate_event(value) -> dict:
         check = _CHECKS.get(name)
         message = check(v) if check else _check_extension(name, v)
         if message:
-            errors[name] = message
+            errors[shorten(name, KEY_LIMIT)] = message
     for name in REQUIRED:
         if name not in event:
             errors[name] = f"'{name}' is required"

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
 
-from .cloudevent import InvalidEvent, shorten
+from .cloudevent import KEY_LIMIT, InvalidEvent, shorten
 
 STRUCTURED, BATCH, BINARY = "structured", "batch", "binary"
 HEADER_PREFIX = "ce-"
@@ -48,7 +48,7 @@ class NumberOutOfRange(MalformedBody):
         `len(levels)` steps of the path (an event's attribute; a batch's index, then the
         attribute), or by the level's own name ("batch", "event") where the number stands in
         the place of a batch or an event."""
-        keys = [str(step) for step in self.path[: len(levels)]]
+        keys = [shorten(str(step), KEY_LIMIT) for step in self.path[: len(levels)]]
         if len(keys) < len(levels):
             keys.append(levels[len(keys)])
         errors = self.message(f"'{keys[-1]}'", self.path[len(keys) :])

@@ -345,6 +345,14 @@ def test_extensions_are_kept_untouched_beside_every_attribute():
     assert validate_event(event) == event
 
 
+def test_an_error_keyed_by_a_long_invalid_name_is_keyed_by_its_start():
+    [(key, message)] = errors({**MINIMAL, "ü" * 100_000: 1}).items()
+    assert key == "ü" * 97 + "..."
+    assert message == f"attribute name '{'ü' * 56}... is invalid: names are lower-case ASCII " + (
+        "letters and digits only"
+    )
+
+
 def test_every_offending_attribute_is_named_at_once():
     assert set(errors({"id": 1, "source": "", "time": "now", "Bad": 1})) == {
         "id",

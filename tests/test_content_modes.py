@@ -159,6 +159,12 @@ def test_number_out_of_range_errors_are_keyed_like_the_rules():
     assert set(caught.value.errors("event")) == {"1"}
 
 
+def test_number_out_of_range_errors_cut_a_long_key():
+    with pytest.raises(NumberOutOfRange) as caught:
+        decode_json(('{"' + "k" * 100_000 + '": 1e400}').encode())
+    assert list(caught.value.errors("event")) == ["k" * 97 + "..."]
+
+
 @pytest.mark.parametrize(
     "body, levels, keys",
     [

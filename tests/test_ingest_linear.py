@@ -16,7 +16,7 @@ import time
 import pytest
 
 from events import content_modes
-from events.cloudevent import InvalidEvent, validate_event
+from events.cloudevent import KEY_LIMIT, InvalidEvent, shorten, validate_event
 
 LIMIT = 1024 * 1024  # the default RELAYMAN_MAX_EVENT_BYTES: no body is larger
 SIZES = [LIMIT >> shift for shift in range(8, -1, -1)]  # 4 KiB .. 1 MiB, doubling
@@ -30,7 +30,7 @@ MINIMAL = {"id": "1", "source": "/s", "type": "t"}
 def refused(name, value):
     with pytest.raises(InvalidEvent) as caught:
         validate_event({**MINIMAL, name: value})
-    assert name in caught.value.errors
+    assert shorten(name, KEY_LIMIT) in caught.value.errors
 
 
 def accepted(name, value):
