@@ -20,8 +20,8 @@ import logging
 
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.ws_protocol import WebSocketFactory
-from django.conf import settings
 
+from events import config
 from events.episodes import Episode
 
 from . import server_connections, server_internals
@@ -29,9 +29,6 @@ from .server_http import Edge, EdgeHTTPFactory
 from .server_requests import RequestRules
 
 logger = logging.getLogger("relayman.server")
-
-# Clients cut for slowness make one episode in the log, ended by this long without another.
-SLOW_CLIENTS_QUIET_SECONDS = 10.0
 
 
 class Server(daphne.server.Server):
@@ -73,11 +70,12 @@ class Server(daphne.server.Server):
         self._ws_factory = stock
 
     def _edge(self) -> Edge:
-        header_timeout = getattr(settings, "RELAYMAN_HEADER_TIMEOUT", 10)
-        body_timeout = getattr(settings, "RELAYMAN_BODY_TIMEOUT", 30)
+        header_timeout = config.default("HEADER_TIMEOUT")
+        body_timeout = config.default("BODY_TIMEOUT")
+        quiet = config.default("EPISODE_QUIET")
         descriptors = server_connections.descriptor_limit()
         derived = server_connections.derived_cap(descriptors)
-        cap = getattr(settings, "RELAYMAN_MAX_CONNECTIONS", None)
+        cap = config.default("MAX_CONNECTIONS")
         if cap is None:
             cap, origin = derived, f"derived from the file descriptor limit of {descriptors}"
         else:
@@ -103,8 +101,8 @@ class Server(daphne.server.Server):
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             rules=RequestRules(self.root_path),
-            connections=server_connections.Connections(cap, origin, descriptors, logger),
-            slow=Episode(logger, "slow_clients_cut", quiet=SLOW_CLIENTS_QUIET_SECONDS),
+            connections=server_connections.Connections(cap, origin, descriptors, logger, quiet),
+            slow=Episode(logger, "slow_clients_cut", quiet=quiet),
         )
 
 

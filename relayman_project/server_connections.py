@@ -26,8 +26,6 @@ from . import server_answers
 
 MIN_HEADROOM = 64
 RETRY_AFTER_SECONDS = 5
-# An episode of refusals (or of dropped connections) ends after this long without one.
-QUIET_SECONDS = 5.0
 # What Twisted logs when it cannot accept a connection (twisted.internet.tcp._accept).
 _ACCEPT_FAILURES = ("EMFILE recovery: Closed socket", "Could not accept new connection")
 
@@ -56,7 +54,10 @@ def derived_cap(limit: int) -> int:
 class Connections:
     """The count of open connections against the cap, and the episodes of going past it."""
 
-    def __init__(self, cap: int, origin: str, descriptors: int, logger: logging.Logger):
+    def __init__(
+        self, cap: int, origin: str, descriptors: int, logger: logging.Logger, quiet: float
+    ):
+        """`quiet`: the seconds without a refusal (or a drop) that end an episode of them."""
         self.cap = cap
         self.open = 0
         self.refusing = 0  # refusals whose descriptor is not closed yet
@@ -67,8 +68,8 @@ class Connections:
             f"retry in {RETRY_AFTER_SECONDS} seconds.",
             (("Retry-After", str(RETRY_AFTER_SECONDS)),),
         )
-        self.full = Episode(logger, "connections_full", quiet=QUIET_SECONDS)
-        self.dropped = Episode(logger, "connections_dropped", quiet=QUIET_SECONDS)
+        self.full = Episode(logger, "connections_full", quiet=quiet)
+        self.dropped = Episode(logger, "connections_dropped", quiet=quiet)
         globalLogPublisher.addObserver(self._twisted_logged)
 
     def admit(self) -> bool:

@@ -14,8 +14,9 @@ import websockets
 from tests.support.server import Server
 from tests.support.wait import wait_until
 
-# Idle connections must outlive the test: a long header deadline.
-PATIENT = {"RELAYMAN_HEADER_TIMEOUT": "120"}
+# Idle connections must outlive the test: a long header deadline. An episode of refusals ends
+# after 2 seconds without one.
+PATIENT = {"RELAYMAN_HEADER_TIMEOUT": "120", "RELAYMAN_EPISODE_QUIET": "2"}
 
 
 @contextlib.contextmanager
@@ -50,7 +51,7 @@ def test_past_the_cap_a_connection_gets_a_503_and_the_log_one_episode():
             "(RELAYMAN_MAX_CONNECTIONS); retry in 5 seconds."
         }
         wait_until(lambda: health(relay).status_code == 200, "a connection served again")
-        wait_until(lambda: "connections_full_ended" in relay.logs(), "the episode's end", 15)
+        wait_until(lambda: "connections_full_ended" in relay.logs(), "the episode's end", 10)
         logs = relay.logs()
         assert logs.count("event=connections_full_started limit=20 ") == 1
         assert "event=connections_full_ended count=30 " in logs
@@ -99,5 +100,5 @@ def test_at_the_descriptor_limit_no_connection_is_dropped_unlogged():
                 "the dropped connections logged",
             )
         wait_until(lambda: health(relay).status_code == 200, "served again")
-        wait_until(lambda: "connections_dropped_ended" in relay.logs(), "the episode's end", 15)
+        wait_until(lambda: "connections_dropped_ended" in relay.logs(), "the episode's end", 10)
         assert "Traceback" not in relay.logs()
