@@ -402,3 +402,22 @@ def test_a_batch_must_be_an_array(value, kind):
     with pytest.raises(InvalidEvent) as caught:
         validate_batch(value)
     assert caught.value.errors == {"batch": f"a batch must be a JSON array of events, not {kind}"}
+
+
+def test_a_batch_answer_lists_at_most_100_invalid_events_and_says_where_judging_stopped():
+    batch = [dict(MINIMAL)] * 5 + [{}] * 150 + [dict(MINIMAL)]
+    with pytest.raises(InvalidEvent) as caught:
+        validate_batch(batch)
+    errors = caught.value.errors
+    assert list(errors) == [str(index) for index in range(5, 105)] + ["batch"]
+    assert errors["104"] == {name: f"'{name}' is required" for name in ("id", "source", "type")}
+    assert errors["batch"] == (
+        "judging stopped at index 104, the 100th invalid event; the 51 events after it were "
+        "not judged"
+    )
+
+
+def test_a_batch_whose_100th_invalid_event_is_its_last_is_judged_whole():
+    with pytest.raises(InvalidEvent) as caught:
+        validate_batch([dict(MINIMAL)] + [None] * 100)
+    assert len(caught.value.errors) == 100 and "batch" not in caught.value.errors

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from events import content_modes
-from events.cloudevent import KEY_LIMIT, InvalidEvent, shorten, validate_event
+from events.cloudevent import KEY_LIMIT, InvalidEvent, shorten, validate_batch, validate_event
 
 LIMIT = 1024 * 1024  # the default RELAYMAN_MAX_EVENT_BYTES: no body is larger
 SIZES = [LIMIT >> shift for shift in range(8, -1, -1)]  # 4 KiB .. 1 MiB, doubling
@@ -44,6 +44,12 @@ def header(value):
     assert "subject" in caught.value.errors
 
 
+def batch(document: str):
+    """Decode and judge a batch: the whole of what POST /events does with a batched body."""
+    with pytest.raises(InvalidEvent):
+        validate_batch(content_modes.decode_json(document.encode()))
+
+
 def body(document: str):
     with pytest.raises(content_modes.NumberOutOfRange):
         content_modes.decode_json(document.encode())
@@ -55,7 +61,7 @@ def times(unit: str, size: int) -> str:
 
 
 def case(build, judge, what):
-    bound = BODY_BOUND if judge is body else RULE_BOUND
+    bound = BODY_BOUND if judge in (body, batch) else RULE_BOUND
     return pytest.param(build, judge, bound, id=what)
 
 
@@ -103,6 +109,8 @@ CASES = [
     case(lambda n: "[" + times("0.5,", n) + "1e400]", body, "body: overflow after floats"),
     case(lambda n: "[" * 500 + times("0,", n) + "1e400" + "]" * 500, body, "body: deep overflow"),
     case(lambda n: "1" * n + ".5e400", body, "body: long overflowing literal"),
+    case(lambda n: "[" + times("1,", n) + "1]", batch, "batch: numbers, each an invalid event"),
+    case(lambda n: "[" + times("{},", n) + "{}]", batch, "batch: empty objects, each invalid"),
 ]
 
 

@@ -307,3 +307,16 @@ def test_api_refuses_excluded_characters(name):
 
 def test_api_keeps_data_none_as_an_explicit_null_payload():
     assert api.prepare(None, {"source": "/s", "type": "t", "data": None})["data"] is None
+
+
+# A batch of many invalid events
+
+
+async def test_a_batch_of_a_million_invalid_items_gets_a_short_answer(async_client):
+    # Every item of 1 MiB of `1,` is an invalid event: the answer lists the first 100.
+    body = b"[" + b"1," * (512 * 1024 - 2) + b"1]"
+    errors = refused(await post(async_client, body, BATCH))
+    assert len(errors) == 101 and errors["99"] == {
+        "event": "an event must be a JSON object, not a number"
+    }
+    assert errors["batch"].startswith("judging stopped at index 99, the 100th invalid event; ")
