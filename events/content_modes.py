@@ -29,14 +29,17 @@ class MalformedBody(ValueError):
 class NumberOutOfRange(MalformedBody):
     """The body holds a number JSON cannot carry: `literal` (1e400 overflows to infinity; NaN
     and Infinity are not JSON at all) at `path`, the keys and indices that lead to the first
-    such number from the top of the document."""
+    such number from the top of the document (only part of the way unless `exact`)."""
 
-    def __init__(self, literal: str, path: tuple):
-        self.literal, self.path = literal, path
+    def __init__(self, literal: str, path: tuple, exact: bool = True):
+        self.literal, self.path, self.exact = literal, path, exact
         super().__init__(self.message("the body", path))
 
     def message(self, holder: str, path: tuple) -> str:
-        where = f" at {json_pointer(path)}" if path else ""
+        """Says where the number is: "at" a pointer, or, when the search settled for part of
+        the path in a very large document, "somewhere inside" it."""
+        pointer = f" {json_pointer(path)}" if path else ""
+        where = f" somewhere inside{pointer}" if not self.exact else f" at{pointer}" if path else ""
         return (
             f"{holder} holds {shorten(self.literal)}{where}, which JSON cannot carry: numbers "
             f"must be finite, between {-_MAX_DOUBLE!r} and {_MAX_DOUBLE!r} (JSON has no "
@@ -126,7 +129,8 @@ def decode_json(body: bytes):
         return _decode(_STRICT, text)
     except _NotFinite as exc:
         # The error path only: decode again, letting the number in, to find where it is.
-        raise NumberOutOfRange(str(exc), non_finite_path(_decode(_LENIENT, text))) from None
+        path, exact = non_finite_path(_decode(_LENIENT, text))
+        raise NumberOutOfRange(str(exc), path, exact) from None
 
 
 def _decode(decoder: json.JSONDecoder, text: str):
@@ -138,17 +142,37 @@ def _decode(decoder: json.JSONDecoder, text: str):
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
 
 
-def non_finite_path(value) -> tuple:
-    """The keys and indices leading to the first infinity or NaN in a decoded JSON value, in
-    document order; () when there is none. Linear in the size of the value: each container is
-    visited once, and a child's path is a link to its parent's, built into a tuple at the end."""
-    if value.__class__ is not dict and value.__class__ is not list:
-        return ()
-    stack = [(None, value)]  # (trail, container): a trail is (the parent's trail, key), or None
+def non_finite_path(value) -> tuple[tuple, bool]:
+    """Where the first infinity or NaN sits in a decoded JSON value: the keys and indices that
+    lead to it, and whether that path goes all the way. The exact search visits containers in
+    document order; past WALK_BUDGET of them (a body of many small arrays, where it would cost
+    several times the decoding), the C encoder finds which member of the top two levels holds
+    the number instead, so the attribute, and in a batch the event, are always named."""
+    path = _walk(value, WALK_BUDGET)
+    if path is None:
+        return _halves(value, levels=2), False
+    return path, True
+
+
+WALK_BUDGET = 20_000  # containers
+
+
+def _walk(value, budget: int) -> tuple | None:
+    """The exact path, () when there is no such number, None past `budget` containers."""
+    stack = [(None, value)]  # (trail, item): a trail is (the parent's trail, key), or None
     while stack:
         trail, item = stack.pop()
+        if item.__class__ is dict:
+            pairs = item.items()
+        elif item.__class__ is list:
+            pairs = enumerate(item)
+        else:
+            continue
+        budget -= 1
+        if budget < 0:
+            return None
         nested = []
-        for key, child in item.items() if item.__class__ is dict else enumerate(item):
+        for key, child in pairs:
             kind = child.__class__
             if kind is float and not isfinite(child):
                 trail, path = (trail, key), []
@@ -160,6 +184,38 @@ def non_finite_path(value) -> tuple:
                 nested.append(((trail, key), child))
         stack.extend(reversed(nested))
     return ()
+
+
+def _halves(value, levels: int) -> tuple:
+    """The path through the first `levels` containers to the first member holding an infinity
+    or NaN, found by bisecting each container's members with the encoder, which refuses them."""
+    path, node = [], value
+    for _ in range(levels):
+        if node.__class__ is dict:
+            keys, members = list(node), list(node.values())
+        elif node.__class__ is list:
+            keys, members = None, node
+        else:
+            break
+        low, high = 0, len(members)  # the first such member is in members[low:high]
+        while high - low > 1:
+            middle = (low + high) // 2
+            try:
+                _encode_finite(members[low:middle])
+            except ValueError:
+                high = middle
+            except RecursionError:
+                return tuple(path)
+            else:
+                low = middle
+        if high - low != 1:
+            break
+        path.append(low if keys is None else keys[low])
+        node = members[low]
+    return tuple(path)
+
+
+_encode_finite = json.JSONEncoder(allow_nan=False, check_circular=False).encode
 
 
 def binary_event(headers: Mapping[str, str], content_type: str, body: bytes) -> dict:

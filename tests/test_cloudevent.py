@@ -404,20 +404,40 @@ def test_a_batch_must_be_an_array(value, kind):
     assert caught.value.errors == {"batch": f"a batch must be a JSON array of events, not {kind}"}
 
 
-def test_a_batch_answer_lists_at_most_100_invalid_events_and_says_where_judging_stopped():
-    batch = [dict(MINIMAL)] * 5 + [{}] * 150 + [dict(MINIMAL)]
+def test_a_batch_answer_lists_about_100_errors_and_says_where_judging_stopped():
+    batch = [dict(MINIMAL)] * 5 + [{**MINIMAL, "id": 1}] * 150 + [dict(MINIMAL)]
     with pytest.raises(InvalidEvent) as caught:
         validate_batch(batch)
     errors = caught.value.errors
     assert list(errors) == [str(index) for index in range(5, 105)] + ["batch"]
-    assert errors["104"] == {name: f"'{name}' is required" for name in ("id", "source", "type")}
+    assert errors["104"] == {"id": "'id' must be a string, not a number"}
     assert errors["batch"] == (
-        "judging stopped at index 104, the 100th invalid event; the 51 events after it were "
-        "not judged"
+        "judging stopped at index 104, with 100 errors listed; the 51 events after it were not "
+        "judged"
     )
 
 
-def test_a_batch_whose_100th_invalid_event_is_its_last_is_judged_whole():
+def test_a_batch_counts_the_errors_of_each_event():
+    with pytest.raises(InvalidEvent) as caught:
+        validate_batch([{}] * 50)  # three errors each
+    assert list(caught.value.errors)[-2:] == ["33", "batch"]
+
+
+def test_a_batch_whose_last_event_brings_the_100th_error_is_judged_whole():
     with pytest.raises(InvalidEvent) as caught:
         validate_batch([dict(MINIMAL)] + [None] * 100)
     assert len(caught.value.errors) == 100 and "batch" not in caught.value.errors
+
+
+def test_an_event_answer_lists_100_invalid_attributes_and_says_where_judging_stopped():
+    listed = errors({**MINIMAL, **{f"Bad{i}": 1 for i in range(150)}})
+    assert len(listed) == 101 and "Bad99" in listed and "Bad100" not in listed
+    assert listed["event"] == (  # 50 more names, then the specversion filled in
+        "judging stopped at attribute 'Bad99', with 100 errors listed; the 51 attributes after "
+        "it were not judged"
+    )
+
+
+def test_an_event_whose_last_attribute_is_its_100th_error_is_judged_whole():
+    listed = errors({**MINIMAL, **{f"Bad{i}": 1 for i in range(99)}, "specversion": 2})
+    assert len(listed) == 100 and "event" not in listed

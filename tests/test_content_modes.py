@@ -159,6 +159,34 @@ def test_number_out_of_range_errors_are_keyed_like_the_rules():
     assert set(caught.value.errors("event")) == {"1"}
 
 
+@pytest.mark.parametrize(
+    "body, levels, key, where",
+    [
+        (
+            '{"data": [' + "[0]," * 30_000 + "[[1e400]]]}",
+            ("event",),
+            "data",
+            "somewhere inside /30000",
+        ),
+        (
+            "[" + '{"data": [[0]]},' * 30_000 + '{"data": [1e400]}]',
+            ("batch", "event"),
+            "30000",
+            "somewhere inside",
+        ),
+    ],
+)
+def test_a_number_among_very_many_containers_is_located_to_the_attribute(body, levels, key, where):
+    # Past 20,000 containers the exact search gives way to one that names the attribute (and
+    # the event in a batch) at the cost of an encoding or two, not of a walk in Python.
+    with pytest.raises(NumberOutOfRange) as caught:
+        decode_json(body.encode())
+    assert not caught.value.exact
+    errors = caught.value.errors(*levels)
+    message = errors[key] if len(levels) == 1 else errors[key]["data"]
+    assert message.startswith(f"'data' holds 1e400 {where}, which JSON cannot carry")
+
+
 def test_number_out_of_range_errors_cut_a_long_key():
     with pytest.raises(NumberOutOfRange) as caught:
         decode_json(('{"' + "k" * 100_000 + '": 1e400}').encode())

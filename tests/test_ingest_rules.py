@@ -309,7 +309,7 @@ def test_api_keeps_data_none_as_an_explicit_null_payload():
     assert api.prepare(None, {"source": "/s", "type": "t", "data": None})["data"] is None
 
 
-# A batch of many invalid events
+# Many invalid events or attributes
 
 
 async def test_a_batch_of_a_million_invalid_items_gets_a_short_answer(async_client):
@@ -319,4 +319,13 @@ async def test_a_batch_of_a_million_invalid_items_gets_a_short_answer(async_clie
     assert len(errors) == 101 and errors["99"] == {
         "event": "an event must be a JSON object, not a number"
     }
-    assert errors["batch"].startswith("judging stopped at index 99, the 100th invalid event; ")
+    assert errors["batch"].startswith("judging stopped at index 99, with 100 errors listed; ")
+
+
+async def test_an_event_of_ninety_thousand_invalid_attributes_gets_a_short_answer(async_client):
+    names = ",".join(f'"A{i}":1' for i in range(90_000))
+    body = f'{{"id": "1", "source": "/s", "type": "t", {names}}}'
+    response = await post(async_client, body, STRUCTURED)
+    errors = refused(response)
+    assert len(errors) == 101 and len(response.content) < 20_000
+    assert errors["event"].startswith("judging stopped at attribute 'A99', with 100 errors listed")
