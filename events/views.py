@@ -93,7 +93,13 @@ class EventsView(EventLoopAPIView):
         body = self._body(request._request)
         value = parser.parse(io.BytesIO(body), request.content_type, {"request": request})
         serializer = CloudEventSerializer(data=value, many=parser.batch)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            # Plain errors: DRF's own refer to the serializer, which holds the whole decoded body,
+            # and the answer (DRF's, which refers to this view) may wait for the cyclic collector.
+            errors = serializer.errors
+            raise exceptions.ValidationError(
+                dict(errors) if isinstance(errors, dict) else list(errors)
+            )
         events = serializer.validated_data if parser.batch else [serializer.validated_data]
         self.check_object_permissions(request, events)
         try:
@@ -110,8 +116,8 @@ class EventsView(EventLoopAPIView):
         It is read through the request's file interface, not `request.body`, which would keep a
         copy on the request: Django's auth and messages middleware put the request in reference
         cycles, so that copy would live until the cyclic collector runs (rarely, in the served
-        process: relayman_project/gc_tuning.py), and a burst of 1 MB events would hold hundreds
-        of MB. The stream itself is closed, its buffer freed, once the answer is sent.
+        process: relayman_project/gc_tuning.py). The stream itself is closed, its buffer freed,
+        once the answer is sent.
         """
         limit = config.get("MAX_EVENT_BYTES")
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)

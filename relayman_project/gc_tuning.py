@@ -1,51 +1,51 @@
-"""How often the served process collects cyclic garbage.
+"""How often the served process collects cyclic garbage, and what it must not leave to it.
 
 A server holds thousands of long-lived sockets, and one broadcast wakes them all, leaving that
 many short-lived objects in flight at once. At CPython's default thresholds (a collection every
 700 allocations) they outlive young collections, get promoted, and set off full collections
 over every socket: a third of the CPU per delivery at 5,000 sockets (`make bench`).
 
-Thresholds count allocations, not bytes. Each request ends in reference cycles (Django's ASGI
-handler leaves its tasks, the request and the response in them), and a large event makes few
-allocations: 300 POSTs of 1 MB would leave ~300 MB waiting for a collection they do not set off.
-So the process also collects once COLLECT_AFTER_BYTES of request bodies (by their declared
-Content-Length) have come in since the last time: what a burst leaves behind stays below that.
-Small events, the fan-out case, almost never reach it.
+Thresholds count allocations, not bytes, and a full collection costs about a second at a few
+thousand sockets: nothing large may wait for one. POST /events keeps its body and its decoded
+events out of the cycles a Django request ends in (events/views.py); `without_late_disconnect`
+keeps the answer, the accepted events echoed back (up to 1 MiB), out of the ASGI handler's.
 """
 
+import asyncio
 import gc
-
-from django.core.signals import request_started
-
-COLLECT_AFTER_BYTES = 8 * 1024 * 1024
-
-_ingested = 0  # bytes of request bodies since the last collection
 
 
 def tune() -> None:
     gc.set_threshold(50_000, 20, 10)
-    request_started.connect(count_body, dispatch_uid="relayman.gc_tuning")
 
 
-def count_body(sender, scope=None, environ=None, **kwargs) -> None:
-    """Add a request's declared body size; collect when the total passes the threshold.
+def without_late_disconnect(django_asgi_app):
+    """Django's ASGI handler, never told of a disconnect once its response is complete.
 
-    A sync receiver: Django already hops to a thread once per request for its own sync
-    `request_started` receivers (closing old database connections), and this one joins that hop.
+    daphne sends `http.disconnect` as soon as a response is finished. Django's handler, still
+    listening for one, raises RequestAborted in a task its own frame refers to: that traceback
+    holds the frame, and the frame the request and the response, in a reference cycle until a
+    full collection (300 POSTs of 1 MB: 300 MB). With the response complete there is nothing
+    left to abort, and the handler cancels its listener itself, which leaves no cycle.
     """
-    global _ingested
-    _ingested += _content_length(scope, environ)
-    if _ingested >= COLLECT_AFTER_BYTES:
-        _ingested = 0
-        gc.collect()
 
+    async def application(scope, receive, send):
+        if scope["type"] != "http":
+            return await django_asgi_app(scope, receive, send)
+        complete = False
 
-def _content_length(scope: dict | None, environ: dict | None) -> int:
-    if scope is not None:
-        value = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"")
-    else:
-        value = (environ or {}).get("CONTENT_LENGTH", "")
-    try:
-        return max(int(value), 0)
-    except ValueError:
-        return 0
+        async def send_noting_the_end(message):
+            nonlocal complete
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
+
+        async def receive_until_the_end():
+            message = await receive()
+            if complete and message["type"] == "http.disconnect":
+                await asyncio.get_running_loop().create_future()  # until the handler cancels
+            return message
+
+        return await django_asgi_app(scope, receive_until_the_end, send_noting_the_end)
+
+    return application
