@@ -156,3 +156,34 @@ async def test_djangos_handler_alone_keeps_the_answer_in_a_cycle_after_daphnes_d
     # Why the served application is wrapped: should Django stop doing this, the wrapper can go.
     held = await large_objects_left_by(ASGIHandler(), 201)
     assert [kind for kind, _ in held] == ["bytes"]  # the 201's body: the event, echoed
+
+
+async def test_a_disconnect_before_the_response_is_complete_still_reaches_django():
+    # A client that goes away mid-request must still abort it: only a late disconnect is held.
+    heard = []
+
+    async def application(scope, receive, send):
+        heard.append(await receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        heard.append(await receive())
+
+    messages = [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        pass
+
+    wrapped = gc_tuning.without_late_disconnect(application)
+    await asyncio.wait_for(wrapped({"type": "http"}, receive, send), 1)
+    assert heard == [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
+
+
+async def test_other_scopes_pass_straight_through():
+    async def application(scope, receive, send):
+        return scope["type"], receive, send
+
+    wrapped = gc_tuning.without_late_disconnect(application)
+    assert await wrapped({"type": "websocket"}, print, len) == ("websocket", print, len)
