@@ -245,11 +245,11 @@ async def test_generated_frames_get_documented_answers(fuzz_server, tmp_path):
         async def worker() -> None:
             while run.frames < FRAMES and (index := next(plans, None)) is not None:
                 plan = plan_for(rng_for(run_seed, "ws", index), index)
-                watch.in_flight[index] = f"#{index} {plan.url_path}"
+                watch.in_flight.add(index)
                 try:
                     await run.socket(plan)
                 finally:
-                    del watch.in_flight[index]
+                    watch.in_flight.discard(index)
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         publisher.cancel()

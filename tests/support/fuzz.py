@@ -12,7 +12,6 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ STALL_SECONDS = 1.0
 # After the run, /healthz must answer within this (the best of a few probes: the machine is shared).
 PROMPT_SECONDS = 0.1
 PROBE_INTERVAL = 0.25
+STALLED = f"/healthz stalled over {STALL_SECONDS} s"
 VARIANTS_SHOWN = 12  # per kind of finding; the others are counted
 # Words any string attribute may hold (no control characters: CloudEvents forbids them).
 # The margin Python draws down the left of an exception group's traceback.
@@ -183,12 +183,13 @@ async def healthz_seconds(port: int) -> float:
 
 
 class StallWatch:
-    """Probes /healthz all through a run; a slow probe names the cases in flight at the time."""
+    """Probes /healthz all through a run; a slow probe is a finding that lists the cases in
+    flight (FUZZ_CASES replays some of them alone, to find the one that held the loop)."""
 
     def __init__(self, port: int, findings: Findings):
         self.port = port
         self.findings = findings
-        self.in_flight: dict[int, str] = {}
+        self.in_flight: set[int] = set()  # the numbers of the cases being sent
         self.slowest = 0.0
         self._task: asyncio.Task | None = None
 
@@ -205,20 +206,14 @@ class StallWatch:
 
     async def _watch(self) -> None:
         while True:
-            suspects = dict(self.in_flight)
+            in_flight = set(self.in_flight)
             seconds = await healthz_seconds(self.port)
-            suspects.update(self.in_flight)
+            in_flight |= self.in_flight
             self.slowest = max(self.slowest, seconds)
             if seconds > STALL_SECONDS:
-                self.findings.add(
-                    f"/healthz stalled over {STALL_SECONDS} s",
-                    f"{seconds:.2f} s while in flight: {_names(suspects.values())}",
-                )
+                cases = ",".join(str(index) for index in sorted(in_flight))
+                self.findings.add(STALLED, f"{seconds:.2f} s, FUZZ_CASES={cases}")
             await asyncio.sleep(PROBE_INTERVAL)
-
-
-def _names(descriptions: Iterable[str]) -> str:
-    return clip(sorted(descriptions), 600)
 
 
 async def prompt_healthz(port: int, tries: int = 3) -> list[float]:
