@@ -47,6 +47,8 @@ def test_raw_pieces_are_written_verbatim():
     with pytest.raises(ValueError, match="Infinity is not RFC 8259 JSON"):
         strict_json("[Infinity]")
     assert strict_json('{"a": 1e308}') == {"a": 1e308}
+    with pytest.raises(ValueError, match="1e400 overflows to infinity"):
+        strict_json("[1e400]")
 
 
 def test_a_hand_built_frame_reads_back_with_websockets_own_parser():

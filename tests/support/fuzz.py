@@ -7,6 +7,7 @@ regenerated from the seed and index a failure prints, without replaying the othe
 
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -22,9 +23,9 @@ PROMPT_SECONDS = 0.1
 PROBE_INTERVAL = 0.25
 STALLED = f"/healthz stalled over {STALL_SECONDS} s"
 VARIANTS_SHOWN = 12  # per kind of finding; the others are counted
-# Words any string attribute may hold (no control characters: CloudEvents forbids them).
 # The margin Python draws down the left of an exception group's traceback.
 GROUP_MARGIN = re.compile(r"^\s*\| ?")
+# Words any string attribute may hold (no control characters: CloudEvents forbids them).
 SAFE_WORDS = ("order", "créé", "注文", "🙂", "a b", "x" * 40, "1", "café/menu", "\u00a0nbsp")
 
 
@@ -112,9 +113,17 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not RFC 8259 JSON")
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"{literal} overflows to infinity: no JSON parser can keep it")
+    return value
+
+
 def strict_json(text: str | bytes):
-    """Decode RFC 8259 JSON only: NaN and Infinity raise ValueError."""
-    return json.loads(text, parse_constant=_refuse_constant)
+    """Decode RFC 8259 JSON that any parser reads alike: NaN, Infinity and numbers that overflow
+    to infinity raise ValueError."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 @dataclass
