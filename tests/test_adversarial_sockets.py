@@ -269,21 +269,27 @@ def save_frame_limit(server: Server, limit: int) -> None:
 
 async def test_the_admins_frame_limit_holds_on_sockets_already_open(make_server):
     server = make_server()
-    async with phoenix(server, max_size=None) as client:
+    big = {"pad": "x" * int(1.5 * MiB)}  # over daphne's 1 MiB and the 64 KiB default
+
+    async def answered(payload: dict) -> bool:
+        """Whether a fresh socket gets a frame of `payload` answered (the limit in force)."""
+        async with phoenix(server, max_size=None) as probe:
+            await probe.send(None, "probe", "phoenix", "heartbeat", payload)
+            return (await probe.recv())[3] == "phx_reply"
+
+    async with phoenix(server, max_size=None) as client:  # open before either change
         save_frame_limit(server, 2 * MiB)
-        big = {"pad": "x" * int(1.5 * MiB)}  # over daphne's 1 MiB and the 64 KiB default
+        await await_until(lambda: answered(big), "the 2 MiB limit in force", timeout=10)
+        assert (await client.request("phoenix", "heartbeat", big))[4]["status"] == "ok"
 
-        async def accepted() -> bool:
-            await client.send(None, "big", "phoenix", "heartbeat", big)
-            return (await client.recv())[4]["status"] == "ok"
-
-        await await_until(accepted, "the 2 MiB limit on the open socket", timeout=10)
         save_frame_limit(server, 1000)
+        small = {"pad": "x" * 2000}
 
         async def refused() -> bool:
-            await client.send(None, "2", "phoenix", "heartbeat", {"pad": "x" * 2000})
-            return (await client.recv())[3] == "phx_error"
+            return not await answered(small)
 
-        await await_until(refused, "the 1000-byte limit on the open socket", timeout=10)
+        await await_until(refused, "the 1000-byte limit in force", timeout=10)
+        await client.send(None, "small", "phoenix", "heartbeat", small)
+        assert (await client.recv())[3] == "phx_error"
         code, reason = await client.closed()
     assert code == 1009 and reason.endswith("exceeds payload limit of 1000 octets")
