@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
@@ -86,27 +87,28 @@ def media_type_of(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-class _NotFinite(Exception):
-    """Raised from inside the JSON decoder; carries the offending literal."""
+# The first number JSON cannot carry that the decoder met in this thread's current document.
+_first_not_finite = threading.local()
 
 
-def _reject_constant(literal: str):
-    raise _NotFinite(literal)
+def _not_finite(literal: str) -> float:
+    """Let the number in, noting it: the document is refused once decoded, which is when the
+    path to the number can be found."""
+    if _first_not_finite.literal is None:
+        _first_not_finite.literal = literal
+    return float(literal)
 
 
-def _finite_float(literal: str) -> float:
+def _float(literal: str) -> float:
     # Called by the decoder for each literal with a fraction or an exponent: the one place that
     # sees an overflow to infinity, at the cost of a function call per such number.
     value = float(literal)
-    if value in _INFINITIES:
-        raise _NotFinite(literal)
-    return value
+    return _not_finite(literal) if value in _INFINITIES else value
 
 
 _INFINITIES = (inf, -inf)
-# One decoder each, built once: json.loads(text, **hooks) would build a decoder per call.
-_STRICT = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_LENIENT = json.JSONDecoder()  # lets NaN and infinities in: for the error path
+# Built once: json.loads(text, **hooks) would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_finite, parse_float=_float)
 
 
 def decode_json(body: bytes):
@@ -125,12 +127,12 @@ def decode_json(body: bytes):
         raise MalformedBody(
             f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
-    try:
-        return _decode(_STRICT, text)
-    except _NotFinite as exc:
-        # The error path only: decode again, letting the number in, to find where it is.
-        path, exact = non_finite_path(_decode(_LENIENT, text))
-        raise NumberOutOfRange(str(exc), path, exact) from None
+    _first_not_finite.literal = None
+    value = _decode(_DECODER, text)
+    literal = _first_not_finite.literal
+    if literal is not None:
+        raise NumberOutOfRange(literal, *non_finite_path(value))
+    return value
 
 
 def _decode(decoder: json.JSONDecoder, text: str):
@@ -145,20 +147,21 @@ def _decode(decoder: json.JSONDecoder, text: str):
 def non_finite_path(value) -> tuple[tuple, bool]:
     """Where the first infinity or NaN sits in a decoded JSON value: the keys and indices that
     lead to it, and whether that path goes all the way. The exact search visits containers in
-    document order; past WALK_BUDGET of them (a body of many small arrays, where it would cost
-    several times the decoding), the C encoder finds which member of the top two levels holds
-    the number instead, so the attribute, and in a batch the event, are always named."""
+    document order, in Python; past WALK_BUDGET of their members (a body of many small arrays,
+    where it would cost several times the decoding), the C encoder finds which member of the top
+    two levels holds the number instead, so the attribute, and in a batch the event, are always
+    named."""
     path = _walk(value, WALK_BUDGET)
     if path is None:
         return _halves(value, levels=2), False
     return path, True
 
 
-WALK_BUDGET = 20_000  # containers
+WALK_BUDGET = 50_000  # members of containers (entries of objects, items of arrays)
 
 
 def _walk(value, budget: int) -> tuple | None:
-    """The exact path, () when there is no such number, None past `budget` containers."""
+    """The exact path, () when there is no such number, None past `budget` members."""
     stack = [(None, value)]  # (trail, item): a trail is (the parent's trail, key), or None
     while stack:
         trail, item = stack.pop()
@@ -168,7 +171,7 @@ def _walk(value, budget: int) -> tuple | None:
             pairs = enumerate(item)
         else:
             continue
-        budget -= 1
+        budget -= len(item)
         if budget < 0:
             return None
         nested = []

@@ -177,8 +177,9 @@ def test_number_out_of_range_errors_are_keyed_like_the_rules():
     ],
 )
 def test_a_number_among_very_many_containers_is_located_to_the_attribute(body, levels, key, where):
-    # Past 20,000 containers the exact search gives way to one that names the attribute (and
-    # the event in a batch) at the cost of an encoding or two, not of a walk in Python.
+    # Past 50,000 members of containers the exact search gives way to one that names the
+    # attribute (and the event in a batch) at the cost of an encoding or two, not of a walk in
+    # Python.
     with pytest.raises(NumberOutOfRange) as caught:
         decode_json(body.encode())
     assert not caught.value.exact
