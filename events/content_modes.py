@@ -200,22 +200,28 @@ def _halves(value, levels: int) -> tuple:
             keys, members = None, node
         else:
             break
-        low, high = 0, len(members)  # the first such member is in members[low:high]
+        low, high = 0, len(members)  # the first such member is in members[low:high], if any
         while high - low > 1:
             middle = (low + high) // 2
-            try:
-                _encode_finite(members[low:middle])
-            except ValueError:
+            if _holds_non_finite(members[low:middle]):
                 high = middle
-            except RecursionError:
-                return tuple(path)
             else:
                 low = middle
-        if high - low != 1:
+        if high - low != 1 or not _holds_non_finite(members[low : low + 1]):
             break
         path.append(low if keys is None else keys[low])
         node = members[low]
     return tuple(path)
+
+
+def _holds_non_finite(members: list) -> bool:
+    try:
+        _encode_finite(members)
+    except ValueError:
+        return True
+    except RecursionError:  # too deep to tell: not this way
+        return False
+    return False
 
 
 _encode_finite = json.JSONEncoder(allow_nan=False, check_circular=False).encode
