@@ -85,9 +85,9 @@ class Run:
             return
         if plan.handshake == "refuse":
             self.findings.add("handshake accepted", plan.describe())
-        settled = asyncio.Event()  # the sync heartbeat was answered, or the socket closed
-        reader = asyncio.create_task(self.read(ws, plan, settled))
-        last = await self.send(ws, plan, settled)
+        replies = asyncio.Queue()  # the refs of sync heartbeats' replies; None once closed
+        reader = asyncio.create_task(self.read(ws, plan, replies))
+        last = await self.send(ws, plan, replies)
         await self.end(ws, plan, last)
         await reader
 
@@ -98,36 +98,49 @@ class Run:
         elif plan.handshake == "accept":
             self.findings.add("handshake refused", f"{status} for {plan.describe()}")
 
-    async def send(self, ws: ClientConnection, plan: Plan, settled: asyncio.Event) -> int:
-        """Send the plan's steps until the server closes; the index of the last one sent."""
-        last = -1
+    async def send(self, ws: ClientConnection, plan: Plan, replies: asyncio.Queue) -> int:
+        """Send the plan's steps until the server closes; the index of the last one sent.
+        Frames count toward the run once a sync heartbeat after them is answered."""
+        last, unconfirmed = -1, 0
         for index, step in enumerate(plan.steps):
             if ws.state is not State.OPEN:
                 break
             try:
-                self.frames += await send_step(ws, step, index)
+                unconfirmed += await send_step(ws, step, index)
             except ConnectionClosed:
                 break
             last = index
             if step.sync:
-                try:
-                    await asyncio.wait_for(settled.wait(), TIMEOUT)
-                except TimeoutError:
-                    self.findings.add(
-                        f"heartbeat not answered in {TIMEOUT} s", describe(ws, plan, last)
-                    )
+                if not await self.answered(replies, step.sync, describe(ws, plan, last)):
+                    break
+                self.frames, unconfirmed = self.frames + unconfirmed, 0
         return last
 
-    async def read(self, ws: ClientConnection, plan: Plan, settled: asyncio.Event) -> None:
+    async def answered(self, replies: asyncio.Queue, ref: str, case: str) -> bool:
+        """Whether the heartbeat `ref` was answered (False when the socket closed first)."""
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                while (reply := await replies.get()) is not None:
+                    if reply == ref:
+                        return True
+        except TimeoutError:
+            self.findings.add(f"heartbeat not answered in {TIMEOUT} s", case)
+        return False
+
+    async def read(self, ws: ClientConnection, plan: Plan, replies: asyncio.Queue) -> None:
         try:
             async for message in ws:
                 frame = self.check_frame(message, plan)
-                if frame is not None and frame[3] == "phx_reply" and frame[1] == "sync":
-                    settled.set()
+                if (
+                    frame is not None
+                    and frame[3] == "phx_reply"
+                    and str(frame[1]).startswith("sync")
+                ):
+                    replies.put_nowait(frame[1])
         except ConnectionClosed:
             pass
         finally:
-            settled.set()
+            replies.put_nowait(None)
 
     def check_frame(self, message: str | bytes, plan: Plan) -> list | None:
         """The frame as a V2-shaped list, or None after recording what is wrong with it."""

@@ -3,7 +3,8 @@
 A plan is a handshake (protocol version, path) and a list of steps: Phoenix messages in the
 socket's own serializer or the other one, broken JSON, odd refs, topics and payloads, binary and
 invalid UTF-8 frames, pings, fragmented messages, frames past the size limits, and raw frames no
-conforming client sends. It ends with the client's close (a code, or none) or a dropped
+conforming client sends. Every few steps, a heartbeat whose reply the client awaits confirms that
+the server handled them. It ends with the client's close (a code, or none) or a dropped
 connection, unless the server closed first.
 """
 
@@ -22,6 +23,10 @@ VSNS = {"2.0.0": 45, "1.0.0": 30, None: 10, "2.1.0": 5, "3.0.0": 4, "abc": 3, ""
 REFUSED_VSNS = ("3.0.0",)
 ODD_VSNS = ("abc", "")
 MAX_FRAME_BYTES = 64 * 1024  # the server's default RELAYMAN_MAX_FRAME_BYTES
+SYNC_EVERY = 5  # steps between heartbeats the client waits for
+# The share of plans that send frames a server may close the socket for; the others last, to
+# exercise joins, leaves and pushes over a longer life.
+HOSTILE_SHARE = 0.5
 
 
 @dataclass
@@ -29,7 +34,7 @@ class Step:
     kind: str  # text, utf8 (bytes in a text frame), binary, ping, fragments, raw
     data: object
     label: str
-    sync: bool = False  # a heartbeat whose reply the client waits for
+    sync: str | None = None  # the ref of a heartbeat whose reply the client waits for
 
     def describe(self) -> str:
         return f"{self.label}: {clip(self.data, 120)}"
@@ -120,24 +125,33 @@ class Sessions(Values):
             ]
         )
 
-    def step(self) -> Step:
+    def step(self, hostile: bool) -> Step:
+        """One step; frames that may cost the socket its life only when `hostile`."""
         kinds = [
             (20, self.heartbeat),
             (16, self.join),
             (6, self.leave),
             (8, self.unknown_event),
-            (10, self.odd_field),
-            (6, self.bad_shape),
-            (6, self.bad_json),
-            (3, self.other_serializer),
             (4, self.ping),
             (3, self.fragments),
-            (2, self.binary),
-            (2, self.invalid_utf8),
-            (1, self.too_big),
-            (2, self.raw_violation),
         ]
+        if hostile:
+            kinds += [
+                (10, self.odd_field),
+                (6, self.bad_shape),
+                (6, self.bad_json),
+                (3, self.other_serializer),
+                (2, self.binary),
+                (2, self.invalid_utf8),
+                (1, self.too_big),
+                (2, self.raw_violation),
+            ]
         return self.rng.choices([make for _, make in kinds], [w for w, _ in kinds])[0]()
+
+    def sync(self, name) -> Step:
+        """A heartbeat whose reply the client awaits: the frames before it were all handled."""
+        ref = f"sync-{name}"
+        return Step("text", self.message(None, ref, "phoenix", "heartbeat", {}), "sync", sync=ref)
 
     def heartbeat(self) -> Step:
         return Step("text", self.message(None, self.ref(), "phoenix", "heartbeat", {}), "heartbeat")
@@ -303,15 +317,12 @@ def plan_for(rng: random.Random, index: int) -> Plan:
     if rng.random() < 0.03:
         plan.path = rng.choice(["/socket/websocket/x", "/socket", "/nope", "/events"])
     sessions = Sessions(rng, plan.v2)
-    plan.steps = [sessions.step() for _ in range(rng.choice([1, 5, 20, 40, 80]))]
-    plan.steps.append(
-        Step(
-            "text",
-            sessions.message(None, "sync", "phoenix", "heartbeat", {}),
-            "sync heartbeat",
-            sync=True,
-        )
-    )
+    hostile = rng.random() < HOSTILE_SHARE
+    for n in range(rng.choice([1, 5, 20, 40, 80])):
+        plan.steps.append(sessions.step(hostile))
+        if n % SYNC_EVERY == SYNC_EVERY - 1:
+            plan.steps.append(sessions.sync(n))
+    plan.steps.append(sessions.sync("end"))
     plan.close_code = rng.choice([*CLIENT_CLOSE_CODES, None])
     plan.drop = rng.random() < 0.1
     return plan
