@@ -198,10 +198,12 @@ class Run:
             expected = NO_CODE if plan.close_code is None else plan.close_code
             if received.code != expected:
                 self.findings.add(
-                    "client's close not echoed", f"sent {sent}, got {received}: {case}"
+                    "client's close not echoed",
+                    case,
+                    variant=f"sent {sent.code}, got {received.code}:",
                 )
         elif received.code not in SERVER_CLOSE_CODES:
-            self.findings.add("undocumented close code", f"{received} after {case}")
+            self.findings.add("undocumented close code", case, variant=f"{received}:")
 
 
 def describe(ws: ClientConnection, plan: Plan, last: int) -> str:
