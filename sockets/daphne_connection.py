@@ -76,7 +76,7 @@ class Connection:
         protocol, transport = self.protocol, self.transport
         if protocol.state != protocol.STATE_OPEN or transport.disconnecting:
             return 0  # the close handshake has begun or the peer is gone: nothing more is owed
-        behind = len(frame) if getattr(transport, "producerPaused", False) else 0
+        behind = len(frame) if transport.producerPaused else 0  # TLS's wrapper forwards it
         if (
             not self.immediate
             or transport._tempDataLen
