@@ -28,6 +28,9 @@ KEY_LIMIT = 100
 # items (`[1,1,...]`, `{"A1":1,"A2":1,...}`) would otherwise cost a second of the event loop and
 # an answer thirty times the body's size.
 ERRORS_LISTED = 100
+# Subscribers join a source as the Phoenix topic "source:<source>", of at most 2,048 characters
+# (sockets.session's cap): a longer source could be published but never joined.
+MAX_SOURCE_LENGTH = 2048 - len("source:")
 
 _NAME = re.compile(r"[a-z0-9]++")
 # re.ASCII: RFC 3339 digits and RFC 2045 whitespace are ASCII, while Python's \d and \s are not.
@@ -189,6 +192,16 @@ def _string_problem(name, v):
     )
 
 
+def _check_source(v):
+    message = _non_empty_string_problem("source", v)
+    if message is None and len(v) > MAX_SOURCE_LENGTH:
+        return (
+            f"'source' is {len(v)} characters long; the limit is {MAX_SOURCE_LENGTH} characters, "
+            "so that subscribers can join it as the topic 'source:<source>' (2048 at most)"
+        )
+    return message
+
+
 def _check_time(v):
     message = _non_empty_string_problem("time", v)
     if message:
@@ -266,7 +279,7 @@ def _show(v) -> str:
 _CHECKS = {
     "specversion": _check_specversion,
     "id": _non_empty_string("id"),
-    "source": _non_empty_string("source"),
+    "source": _check_source,
     "type": _non_empty_string("type"),
     "subject": _non_empty_string("subject"),
     "time": _check_time,

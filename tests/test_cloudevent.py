@@ -2,7 +2,8 @@
 
 import pytest
 
-from events.cloudevent import InvalidEvent, validate_batch, validate_event
+from events.cloudevent import MAX_SOURCE_LENGTH, InvalidEvent, validate_batch, validate_event
+from sockets import session
 
 MINIMAL = {"id": "1", "source": "/outlets/1/orders", "type": "created"}
 
@@ -441,3 +442,16 @@ def test_an_event_answer_lists_100_invalid_attributes_and_says_where_judging_sto
 def test_an_event_whose_last_attribute_is_its_100th_error_is_judged_whole():
     listed = errors({**MINIMAL, **{f"Bad{i}": 1 for i in range(99)}, "specversion": 2})
     assert len(listed) == 100 and "event" not in listed
+
+
+def test_a_source_is_at_most_as_long_as_a_socket_can_join():
+    longest = "/" + "s" * (MAX_SOURCE_LENGTH - 1)
+
+    assert valid(source=longest)["source"] == longest
+    assert error(source=longest + "s") == {
+        "source": f"'source' is {MAX_SOURCE_LENGTH + 1} characters long; the limit is "
+        f"{MAX_SOURCE_LENGTH} characters, so that subscribers can join it as the topic "
+        "'source:<source>' (2048 at most)"
+    }
+    assert len(session.TOPIC_PREFIX) + MAX_SOURCE_LENGTH == session.MAX_TOPIC_LENGTH
+    assert session.topic_problem(session.TOPIC_PREFIX + longest) is None

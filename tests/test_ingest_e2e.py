@@ -18,6 +18,7 @@ import time
 import httpx
 import pytest
 
+from events.cloudevent import MAX_SOURCE_LENGTH
 from relayman_project.server_requests import MAX_MEDIA_TYPE_BYTES
 from tests.support.sockets_client import new_source, phoenix, post_event
 
@@ -122,3 +123,22 @@ async def test_subscribers_receive_only_events_the_rules_accept(server):
     push = json.loads(raw, parse_constant=pytest.fail)
     assert push[2:4] == [f"source:{source}", "with-null-data"]
     assert push[4] == accepted and '"data":null' in raw
+
+
+async def test_the_longest_source_a_producer_may_send_is_one_a_subscriber_can_join(server):
+    longest = (new_source() + "/" + "s" * MAX_SOURCE_LENGTH)[:MAX_SOURCE_LENGTH]
+    async with phoenix(server) as subscriber, httpx.AsyncClient(timeout=5) as producer:
+        await subscriber.join(f"source:{longest}")
+        too_long = await producer.post(
+            f"{server.url}/events", json={"id": "1", "source": longest + "s", "type": "t"}
+        )
+        accepted = await post_event(server, longest)
+        push = await subscriber.recv()
+
+    assert too_long.status_code == 400
+    assert too_long.json() == {
+        "source": f"'source' is {MAX_SOURCE_LENGTH + 1} characters long; the limit is "
+        f"{MAX_SOURCE_LENGTH} characters, so that subscribers can join it as the topic "
+        "'source:<source>' (2048 at most)"
+    }
+    assert push == [None, None, f"source:{longest}", "created", accepted]
