@@ -1,11 +1,12 @@
-"""JSON answers for what no Relayman view handles: unknown routes, bad requests, bad Hosts.
+"""JSON answers for what no Relayman view handles: unknown routes, bad requests, bad Hosts, CSRF.
 
 Producers, load balancers and scripts read every answer of Relayman's routes as JSON, in the shape
 `POST /events` gives its own errors: `{"detail": "<message>"}`. Django's stock error pages are
 HTML, so the standalone project names the views below as its `handler400`, `handler403`,
-`handler404` and `handler500`, and a host project may do the same in its ROOT_URLCONF: they answer
-JSON under the prefix Relayman's routes are mounted at, and Django's own pages elsewhere and
-under the admin.
+`handler404` and `handler500`, and its CSRF_FAILURE_VIEW `csrf_failure` (a POST to /healthz has
+no CSRF token); a host project may do the same in its ROOT_URLCONF and settings: they answer JSON
+under the prefix Relayman's routes are mounted at, and Django's own pages elsewhere and under the
+admin.
 
 A request whose Host is not in ALLOWED_HOSTS makes Django log an ERROR with a traceback, once per
 request: a scanner fills the log. `quiet_bad_hosts`, first in MIDDLEWARE, answers it with a JSON
@@ -26,7 +27,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.decorators import sync_and_async_middleware
-from django.views import defaults
+from django.views import csrf, defaults
 
 from . import config
 from .episodes import Episode
@@ -66,6 +67,12 @@ def server_error(request):
     if not _relaymans(request):
         return defaults.server_error(request)
     return error(500, "Internal server error: the server's log says what went wrong")
+
+
+def csrf_failure(request, reason=""):
+    if not _relaymans(request):
+        return csrf.csrf_failure(request, reason)
+    return error(403, _with_reason("Forbidden: CSRF verification failed", reason))
 
 
 def _with_reason(what: str, exception) -> str:

@@ -77,6 +77,8 @@ if not ALLOWED_HOSTS:
         "the server answers to, separated by commas (or * for any)"
     )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# JSON under Relayman's routes (a POST to /healthz has no CSRF token), Django's page elsewhere.
+CSRF_FAILURE_VIEW = "events.errors.csrf_failure"
 
 PORT = env_int("PORT", 4000, maximum=MAX_PORT)
 

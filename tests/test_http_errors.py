@@ -14,7 +14,7 @@ import pytest
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
-from django.test import RequestFactory, override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.urls import get_resolver, include, path
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -60,6 +60,24 @@ def test_the_admin_keeps_its_html_pages(server):
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_post_to_a_route_without_a_csrf_token_is_answered_in_json(server):
+    """/healthz takes no POST: whether CSRF or the method refuses it, the answer is JSON."""
+    response = httpx.post(server.url + "/healthz", json={})
+
+    assert response.status_code in (403, 405)
+    assert response.headers["content-type"] == "application/json"
+    assert "detail" in response.json() or "message" in response.json()
+
+
+def test_the_admin_keeps_djangos_csrf_page(server):
+    response = httpx.post(server.url + "/admin/login/", data={"username": "a"})
+
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "CSRF verification failed" in response.text
+    assert "Traceback" not in server.logs()
 
 
 def test_a_burst_of_bad_hosts_is_refused_in_json_and_logged_as_one_episode(quiet_server):
@@ -199,7 +217,12 @@ def test_under_the_admin_the_error_pages_stay_html(view, status):
 
 
 # A host project's routes: Relayman under /relay/, beside pages of its own.
-urlpatterns = [path("relay/", include("events.urls")), path("admin/", admin.site.urls)]
+urlpatterns = [
+    path("relay/", include("events.urls")),
+    path("relay/form", lambda request: HttpResponse("posted")),  # a route that checks CSRF
+    path("orders/form", lambda request: HttpResponse("posted")),
+    path("admin/", admin.site.urls),
+]
 
 
 @override_settings(ROOT_URLCONF=__name__)
@@ -216,6 +239,23 @@ def test_in_a_host_project_json_answers_only_under_relaymans_prefix():
     )
     assert own.status_code == 404 and own["Content-Type"].startswith("text/html")
     assert admin_page["Content-Type"].startswith("text/html")
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_csrf_failure_is_json_under_relaymans_prefix_and_djangos_page_elsewhere():
+    client = Client(enforce_csrf_checks=True)
+
+    relayman = client.post("/relay/form")
+    own = client.post("/orders/form")
+    admin_page = client.post("/admin/login/")
+
+    assert relayman.status_code == 403 and relayman["Content-Type"] == "application/json"
+    assert relayman.json() == {
+        "detail": "Forbidden: CSRF verification failed: CSRF cookie not set."
+    }
+    for page in (own, admin_page):
+        assert page.status_code == 403 and page["Content-Type"].startswith("text/html")
+        assert b"CSRF verification failed" in page.content
 
 
 def test_the_log_filter_passes_every_record_but_suspicious_requests():
