@@ -187,8 +187,9 @@ class SocketRouteNotFound:
     """An ASGI app for the end of the WebSocket routes: a path none of them matches is refused
     before the handshake, logged as an episode (the first path, then a count).
 
-    Where the server offers the ASGI denial-response extension, the refusal is a 404 with a JSON
-    body; daphne does not, and answers the close before the handshake with a 403.
+    Where the server offers the ASGI denial-response extension (Relayman's server does:
+    `sockets.daphne_protocol`), the refusal is a 404 with a JSON body; stock daphne does not, and
+    answers the close before the handshake with a 403.
     """
 
     def __init__(self):

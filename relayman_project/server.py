@@ -8,7 +8,8 @@ properties below put Relayman's in their place, so none of daphne's code is copi
 - HTTP connections get deadlines, a connection cap, and bodies refused before they are read
   (`server_http`);
 - every WebSocket is built with `sockets.daphne_protocol.WebSocketProtocol`, with
-  `sockets.daphne_protocol.factory_options()` on top of daphne's options.
+  `sockets.daphne_protocol.factory_options()` on top of daphne's options, and its scope offers
+  the ASGI extensions that protocol carries out (`scope_extensions`).
 
 Those factories lean on daphne and Twisted internals (`server_internals`). When the installed
 versions are not the tested ones, the server says so in one WARNING and runs as stock daphne.
@@ -47,6 +48,13 @@ class Server(daphne.server.Server):
         else:
             self.edge = self._edge()
         super().run()
+
+    def create_application(self, protocol, scope):
+        """daphne's, with the ASGI extensions the connection's protocol offers in its scope."""
+        extensions = getattr(protocol, "scope_extensions", None)
+        if extensions:
+            scope["extensions"] = {**scope.get("extensions", {}), **extensions}
+        return super().create_application(protocol, scope)
 
     @property
     def http_factory(self):

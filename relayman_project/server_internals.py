@@ -31,7 +31,7 @@ def _missing() -> list[str]:
     from twisted.web import http
 
     required = {
-        server.Server: ("run", "protocol_connected", "protocol_disconnected"),
+        server.Server: ("run", "create_application", "protocol_connected", "protocol_disconnected"),
         http_protocol.HTTPFactory: ("buildProtocol",),
         http_protocol.WebRequest: ("process", "basic_error"),
         ws_protocol.WebSocketFactory: ("buildProtocol", "setProtocolOptions"),

@@ -24,14 +24,21 @@ of `factory_options()`. Under any other server this module is unused.
   of the server is.
 - A ping goes to the application as a `websocket.ping` message, so it counts as activity for the
   idle timeout and its pong counts toward what the client leaves unread, like any other frame.
+- The application may refuse a handshake with any HTTP response, status, headers and body (the
+  ASGI "websocket.http.response" extension, offered in the scope): daphne offers only a close
+  before the handshake, which it answers with a bare 403. Relayman's 404 for a path no route
+  matches (`events.errors.SocketRouteNotFound`) is such a response.
 
 The frame limit and the close codes use autobahn's public options and callbacks. The rest reads
-daphne's `application_queue` and query string and hooks autobahn's closing (`dropConnection`,
-`sendCloseFrame`), so it is done only with the daphne and autobahn versions it was tested on
-(checked at import); with any other, those connections behave as daphne's own.
+daphne's `application_queue` and query string, hooks autobahn's closing (`dropConnection`,
+`sendCloseFrame`) and its refusal of a handshake (`sendHttpErrorResponse`, reached through
+daphne's `serverReject`), so it is done only with the daphne and autobahn versions it was tested
+on (checked at import); with any other, those connections behave as daphne's own, and the scope
+offers no denial response.
 """
 
 import logging
+from http import HTTPStatus
 
 import autobahn
 import daphne
@@ -54,7 +61,10 @@ def internals_known(daphne_version=daphne.__version__, autobahn_version=autobahn
     return (
         daphne_version in TESTED["daphne"]
         and autobahn_version in TESTED["autobahn"]
-        and hasattr(DaphneWebSocketProtocol, "muted")
+        and all(
+            hasattr(DaphneWebSocketProtocol, name)
+            for name in ("muted", "serverReject", "sendHttpErrorResponse")
+        )
     )
 
 
@@ -62,18 +72,55 @@ INTERNALS_KNOWN = internals_known()
 if not INTERNALS_KNOWN:
     logger.warning(
         "event=fallback daphne=%s autobahn=%s tested=%s: pings are answered by autobahn and "
-        "not counted; closes are autobahn's own",
+        "not counted; closes are autobahn's own; a refused handshake is a 403",
         daphne.__version__,
         autobahn.__version__,
         TESTED,
     )
 
 
+DENIAL = "websocket.http.response"  # the ASGI extension for refusing with an HTTP response
+
+
 class WebSocketProtocol(DaphneWebSocketProtocol):
-    """daphne's protocol with Relayman's frame limit, close codes and ping hand-off."""
+    """daphne's protocol with Relayman's frame limit, close codes, ping hand-off and refusals."""
 
     internals_known = INTERNALS_KNOWN
     _reset_later = None  # the reset of a gracefully closing connection the client left unread
+    _denial = None  # (status, headers, body parts) of the application's refusal, as it arrives
+
+    @property
+    def scope_extensions(self) -> dict:
+        """The ASGI extensions this protocol carries out, for the connection's scope."""
+        return {DENIAL: {}} if self.internals_known else {}
+
+    def handle_reply(self, message):
+        kind = message.get("type", "")
+        if not (kind.startswith(DENIAL + ".") and self.internals_known):
+            return super().handle_reply(message)
+        if self.state != self.STATE_CONNECTING:
+            raise ValueError(f"{kind} once the handshake is over")
+        if kind == DENIAL + ".start":
+            self._denial = (message["status"], message.get("headers", []), [])
+            return None
+        self._denial[2].append(message.get("body", b""))
+        if not message.get("more_body", False):
+            self.serverReject()  # daphne's refusal, answered below with the application's response
+        return None
+
+    def sendHttpErrorResponse(self, code, reason, responseHeaders=None):
+        if self._denial is None:
+            return super().sendHttpErrorResponse(code, reason, responseHeaders)
+        status, headers, parts = self._denial
+        body = b"".join(parts)
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode(),
+            *(name + b": " + value for name, value in headers if name.lower() != b"content-length"),
+            b"Content-Length: %d" % len(body),
+            b"Connection: close",
+        ]
+        self.sendData(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        return None
 
     def onMessageBegin(self, isBinary):
         limit = config.get("MAX_FRAME_BYTES")

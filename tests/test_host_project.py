@@ -93,12 +93,15 @@ async def test_errors_under_relay_are_json_and_the_hosts_own_pages_stay_html(hos
     assert "Traceback" not in host.logs()
 
 
-async def test_a_websocket_outside_relay_is_refused_without_a_traceback(host):
+async def test_a_websocket_outside_relay_is_a_json_404_without_a_traceback(host):
     with pytest.raises(InvalidStatus) as refused:
         async with connect(f"{host.ws_url}/socket/websocket", proxy=None):
             pass
 
-    assert refused.value.response.status_code == 403  # daphne's answer to a refusal
+    assert refused.value.response.status_code == 404
+    assert json.loads(refused.value.response.body) == {
+        "detail": "No WebSocket route for /socket/websocket"
+    }
     assert "Traceback" not in host.logs()
 
 

@@ -7,6 +7,7 @@ it starts, a line with the count when it ends.
 """
 
 import asyncio
+import json
 import logging
 
 import httpx
@@ -21,6 +22,7 @@ from websockets.exceptions import InvalidStatus
 
 from events import errors
 from events.episodes import Episode
+from tests.support.sockets_client import new_source, phoenix
 from tests.support.wait import await_until, wait_until
 
 QUIET = 2  # RELAYMAN_EPISODE_QUIET of the servers below, in seconds (a gap this long ends a run)
@@ -137,14 +139,17 @@ def test_other_suspicious_requests_are_logged_as_episodes_without_a_traceback(qu
     assert lines(quiet_server, "level=ERROR") == []
 
 
-async def test_a_websocket_to_an_unknown_path_is_refused_without_a_traceback(quiet_server):
-    """daphne turns a refusal before the handshake into a 403 (a 404 needs the ASGI
-    denial-response extension, which daphne does not offer)."""
+async def test_a_websocket_to_an_unknown_path_is_a_json_404_without_a_traceback(quiet_server):
     with pytest.raises(InvalidStatus) as refused:
         async with connect(quiet_server.ws_url + "/nowhere/websocket", proxy=None):
             pass
 
-    assert refused.value.response.status_code == 403
+    response = refused.value.response
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == {"detail": "No WebSocket route for /nowhere/websocket"}
+    async with phoenix(quiet_server) as client:  # the socket route is unaffected
+        await client.join(f"source:{new_source()}")
     ended = await await_until(
         lambda: lines(quiet_server, "event=socket_no_route_ended"),
         "the episode's end",

@@ -63,6 +63,19 @@ def test_the_server_warns_once_and_serves_as_stock_daphne(stock):
     assert asyncio.run(heartbeat())[3:] == ["phx_reply", {"status": "ok", "response": {}}]
 
 
+def test_stock_daphne_refuses_an_unknown_websocket_path_with_its_403(stock):
+    """Stock daphne offers no denial response: SocketRouteNotFound closes, daphne says 403."""
+
+    async def unknown_path():
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"{stock.ws_url}/nowhere/websocket"):
+                pass
+        return refused.value.response.status_code
+
+    assert asyncio.run(unknown_path()) == 403
+    assert "Traceback" not in stock.logs()
+
+
 def test_stock_daphne_has_no_deadline_and_waits_for_a_refused_body(stock):
     with socket.create_connection(("127.0.0.1", stock.port), timeout=2) as sock:
         sock.sendall(b"POST /events HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000\r\n\r\n")

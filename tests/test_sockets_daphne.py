@@ -254,3 +254,67 @@ def test_closes_of_the_application_get_no_extra_notice(protocol, monkeypatch):
     protocol._raw_query_string, protocol.failedByMe = b"vsn=2.0.0", False
     protocol.sendCloseFrame(4000)
     assert sent == [4000]
+
+
+# A refusal before the handshake, as any HTTP response (ASGI's denial-response extension)
+
+DENIAL_START = {
+    "type": "websocket.http.response.start",
+    "status": 404,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"99")],
+}
+
+
+@pytest.fixture
+def connecting(protocol, monkeypatch):
+    """The protocol mid-handshake; `sent` records the bytes it writes and `rejected` daphne's
+    refusals, each answered as autobahn answers one (`sendHttpErrorResponse`, 403)."""
+    protocol.state = protocol.STATE_CONNECTING
+    protocol.sent, protocol.rejected = [], []
+    monkeypatch.setattr(protocol, "sendData", protocol.sent.append, raising=False)
+
+    def reject():
+        protocol.rejected.append(True)
+        protocol.sendHttpErrorResponse(403, "Access denied")
+
+    monkeypatch.setattr(protocol, "serverReject", reject)
+    return protocol
+
+
+def test_the_scope_offers_the_denial_response_with_the_tested_versions_only(protocol):
+    assert protocol.scope_extensions == {"websocket.http.response": {}}
+    protocol.internals_known = False
+    assert protocol.scope_extensions == {}
+
+
+def test_the_applications_response_replaces_daphnes_403(connecting):
+    connecting.handle_reply(DENIAL_START)
+    connecting.handle_reply(
+        {"type": "websocket.http.response.body", "body": b'{"detail":', "more_body": True}
+    )
+    assert connecting.rejected == []  # until the body is complete
+    connecting.handle_reply({"type": "websocket.http.response.body", "body": b' "gone"}'})
+
+    assert connecting.rejected == [True]
+    assert connecting.sent == [
+        b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nContent-Length: 18\r\n"
+        b'Connection: close\r\n\r\n{"detail": "gone"}'
+    ]
+
+
+def test_without_a_denial_a_refusal_stays_daphnes_403(connecting):
+    connecting.serverReject()
+    assert connecting.sent == [b"HTTP/1.1 403 Access denied\r\n\r\n"]
+
+
+def test_a_denial_once_the_handshake_is_over_is_an_error(connecting):
+    connecting.state = connecting.STATE_OPEN
+    with pytest.raises(ValueError, match="once the handshake is over"):
+        connecting.handle_reply(DENIAL_START)
+
+
+def test_with_other_versions_a_denial_goes_to_daphne_which_ignores_it(connecting):
+    connecting.internals_known = False
+    connecting.handle_reply(DENIAL_START)
+    connecting.handle_reply({"type": "websocket.http.response.body", "body": b"{}"})
+    assert connecting.rejected == [] and connecting.sent == []
