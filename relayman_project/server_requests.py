@@ -6,10 +6,12 @@ body, to a temporary file past 100 kB, before daphne passes the request on), and
 sent `Expect: 100-continue` is answered before it sends one. The answers match the
 application's own: the view's 413 and DRF's 401 with the same `WWW-Authenticate`.
 
-Django parses every request's Content-Type, and DRF its Accept, with the standard library's email
-header parser, whose cost grows with the square of the number of ';' (Python 3.11: a 16 KB
-`a/a; x="` followed by semicolons costs 150 ms of CPU, on any route, before any view runs). A
-media-type header longer or with more ';' than any real one is refused here with a 400.
+Django parses every request's Content-Type with the standard library's email header parser, whose
+cost grows with the square of the number of ';' (Python 3.11: a 16 KB `a/a; x="` followed by
+semicolons costs 150 ms of CPU, on any route, before any view runs). Accept goes through the same
+parser in DRF's content negotiation and Django's `HttpRequest.accepts()`: not on Relayman's own
+routes, but on a host project's. A media-type header longer or with more ';' than any real one is
+refused here with a 400.
 """
 
 from dataclasses import dataclass
