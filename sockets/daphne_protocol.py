@@ -38,7 +38,7 @@ offers no denial response.
 """
 
 import logging
-from http import HTTPStatus
+from http.client import responses
 
 import autobahn
 import daphne
@@ -114,7 +114,7 @@ class WebSocketProtocol(DaphneWebSocketProtocol):
         status, headers, parts = self._denial
         body = b"".join(parts)
         lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode(),
+            f"HTTP/1.1 {status} {responses.get(status, '')}".encode(),
             *(name + b": " + value for name, value in headers if name.lower() != b"content-length"),
             b"Content-Length: %d" % len(body),
             b"Connection: close",

@@ -318,3 +318,9 @@ def test_with_other_versions_a_denial_goes_to_daphne_which_ignores_it(connecting
     connecting.handle_reply(DENIAL_START)
     connecting.handle_reply({"type": "websocket.http.response.body", "body": b"{}"})
     assert connecting.rejected == [] and connecting.sent == []
+
+
+def test_a_status_without_a_standard_phrase_is_sent_without_one(connecting):
+    connecting.handle_reply({**DENIAL_START, "status": 499, "headers": []})
+    connecting.handle_reply({"type": "websocket.http.response.body"})
+    assert connecting.sent == [b"HTTP/1.1 499 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n"]
