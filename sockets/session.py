@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from json import dumps
 
+from events.cloudevent import MAX_SOURCE_LENGTH
+
 from .serializers import FrameError, Message, Serializer, close, error, reply
 
 TOPIC_PREFIX = "source:"
@@ -21,7 +23,7 @@ TOPIC_PREFIX = "source:"
 # Lengths a client's refs and topics may have, and the size of a join's payload (its channel
 # params, which Relayman ignores). Each is echoed or kept by the server, so each is bounded.
 MAX_REF_LENGTH = 128  # characters; phoenix.js sends a counter
-MAX_TOPIC_LENGTH = 2048  # characters, "source:" included
+MAX_TOPIC_LENGTH = len(TOPIC_PREFIX) + MAX_SOURCE_LENGTH  # characters: any source POSTed fits
 MAX_JOIN_PAYLOAD_BYTES = 8192  # of the payload as compact JSON
 
 # Bytes written to a client while more than 64 KiB already wait for it (it is not reading) beyond

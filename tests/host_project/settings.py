@@ -38,6 +38,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.host_project.urls"
+# Relayman: a CSRF failure on its routes is a JSON 403; the project's own pages keep Django's.
+CSRF_FAILURE_VIEW = "events.errors.csrf_failure"
 ASGI_APPLICATION = "tests.host_project.asgi.application"  # Relayman: served by an ASGI server
 
 TEMPLATES = [
