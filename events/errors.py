@@ -17,6 +17,7 @@ is a 500 and a traceback from Channels' router; `SocketRouteNotFound`, the last 
 refuses it quietly.
 """
 
+import functools
 import json
 import logging
 import threading
@@ -60,7 +61,23 @@ def page_not_found(request, exception=None):
     detail = f"No route for {request.method} {request.path}"
     if request.path.endswith("/") and _routed(request.path_info[:-1]):
         detail += f"; did you mean {request.path[:-1]}?"
-    return error(404, detail)
+    # A scanner's 404s are one episode, not Django's WARNING line per request. Django calls this
+    # view from a worker thread, where no loop's timer can notice the quiet: the end is logged at
+    # the first 404 after it.
+    with _not_found_lock:
+        _not_found_episode().occurred(path=request.path[:LOGGED_CHARS])
+    response = error(404, detail)
+    response._has_been_logged = True  # see quiet_bad_hosts
+    return response
+
+
+_not_found_lock = threading.Lock()
+
+
+@functools.cache
+def _not_found_episode() -> Episode:
+    quiet = config.default("EPISODE_QUIET")
+    return Episode(logger, "not_found", quiet=quiet, level=logging.INFO)
 
 
 def server_error(request):

@@ -5,18 +5,42 @@ merely because Redis is away; `/readyz` (readiness) answers 503 while events can
 so a load balancer can send producers elsewhere until Redis is back.
 """
 
+import functools
+
 from django.http import JsonResponse
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
 
 from .publishing import can_publish
 
+SAFE = ("GET", "HEAD")
 
-@require_safe
+
+def probe(view):
+    """GET and HEAD only: any other method is a JSON 405 (before any CSRF check, which would be a
+    403 for a POST), and, like every client error a probe's caller may repeat, logs no line."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    async def only_safe(request):
+        if request.method in SAFE:
+            return await view(request)
+        response = JsonResponse(
+            {"detail": f"Method {request.method} not allowed: {request.path} answers GET and HEAD"},
+            status=405,
+        )
+        response["Allow"] = ", ".join(SAFE)
+        response._has_been_logged = True
+        return response
+
+    return only_safe
+
+
+@probe
 async def healthz(request):
     return JsonResponse({"status": 200, "message": "OK"})
 
 
-@require_safe
+@probe
 async def readyz(request):
     if await can_publish():
         return JsonResponse({"status": 200, "message": "OK"})

@@ -30,7 +30,8 @@ from sockets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Collections are rare here (gc_tuning): no answer may wait in a cycle for one.
+        "http": gc_tuning.without_late_disconnect(django_asgi_app),
         "websocket": URLRouter([*websocket_urlpatterns, re_path("", SocketRouteNotFound())]),
     }
 )

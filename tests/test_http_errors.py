@@ -9,6 +9,7 @@ it starts, a line with the count when it ends.
 import asyncio
 import json
 import logging
+import time
 
 import httpx
 import pytest
@@ -64,13 +65,34 @@ def test_the_admin_keeps_its_html_pages(server):
     assert response.headers["content-type"].startswith("text/html")
 
 
-def test_a_post_to_a_route_without_a_csrf_token_is_answered_in_json(server):
-    """/healthz takes no POST: whether CSRF or the method refuses it, the answer is JSON."""
-    response = httpx.post(server.url + "/healthz", json={})
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_a_probe_takes_get_and_head_only_and_says_so_in_json(quiet_server, method, path):
+    response = httpx.request(method, quiet_server.url + path, json={})
 
-    assert response.status_code in (403, 405)
+    assert response.status_code == 405
     assert response.headers["content-type"] == "application/json"
-    assert "detail" in response.json() or "message" in response.json()
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json() == {
+        "detail": f"Method {method} not allowed: {path} answers GET and HEAD"
+    }
+    assert httpx.head(quiet_server.url + path).status_code == 200
+    assert lines(quiet_server, "Method Not Allowed") == []
+
+
+def test_a_scan_of_unknown_routes_is_one_episode_not_a_line_each(quiet_server):
+    with httpx.Client(base_url=quiet_server.url) as client:
+        answers = {client.get(f"/wp-admin/{n}.php").status_code for n in range(50)}
+
+    assert answers == {404}
+    assert len(lines(quiet_server, "event=not_found_started")) == 1
+    # Django answers a 404 from a worker thread: the end shows at the first 404 after the quiet.
+    time.sleep(QUIET + 0.5)
+    assert httpx.get(quiet_server.url + "/wp-login.php").status_code == 404
+    ended = wait_until(lambda: lines(quiet_server, "event=not_found_ended"), "the scan's end")
+    assert "count=50 " in ended[0]
+    assert len(lines(quiet_server, "event=not_found_started")) == 2
+    assert lines(quiet_server, "Not Found:") == []
 
 
 def test_the_admin_keeps_djangos_csrf_page(server):
