@@ -66,6 +66,8 @@ def prepare(event: Mapping | None, attributes: dict) -> dict:
             errors[name] = f"'{name}' cannot be encoded as JSON: {exc.message('it', exc.path)}"
         except (TypeError, ValueError) as exc:
             errors[name] = f"'{name}' cannot be encoded as JSON: {exc}"
+        except RecursionError:
+            errors[name] = f"'{name}' cannot be encoded as JSON: it is nested too deeply"
     if errors:
         raise InvalidEvent(errors)
     if values.get("id") is None:

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from channels.layers import get_channel_layer
 
+from .cloudevent import InvalidEvent
 from .redis_layer import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
@@ -46,9 +47,28 @@ def encode(event: dict) -> str:
     """The event as compact JSON text: what subscribers receive as the push payload.
 
     NaN and infinities are refused (ValueError): they are not JSON, and browsers' `JSON.parse`
-    rejects them. Validation turns them away first; this is the last guard.
+    rejects them. Validation turns them away first; this is the last guard. Data nested deeper
+    than the encoder's recursion allows (the decoder took it from a shallower stack) is refused as
+    `InvalidEvent`, keyed by attribute.
     """
-    return json.dumps(event, separators=(",", ":"), allow_nan=False)
+    try:
+        return json.dumps(event, separators=(",", ":"), allow_nan=False)
+    except RecursionError:
+        detail = "'data' is nested too deeply to relay: send fewer levels of arrays and objects"
+        raise InvalidEvent({"data": detail}) from None
+
+
+def encode_all(events: list[dict]) -> list[str]:
+    """Every event encoded, or `InvalidEvent` keyed by the index of each that cannot be."""
+    payloads, errors = [], {}
+    for index, event in enumerate(events):
+        try:
+            payloads.append(encode(event))
+        except InvalidEvent as invalid:
+            errors[str(index)] = invalid.errors
+    if errors:
+        raise InvalidEvent(errors)
+    return payloads
 
 
 def message_for(event: dict, payload: str) -> dict:
@@ -100,10 +120,12 @@ class LayerUnavailable(Exception):
 async def publish(events: list[dict], channel_layer=None) -> list[str]:
     """Publish validated events in order, each once; return their encoded JSON texts.
 
-    Raises `LayerUnavailable` when the layer fails or takes longer than PUBLISH_TIMEOUT.
+    Raises `InvalidEvent` keyed by index, before anything is published, for an event that
+    cannot be encoded (`encode_all`), and `LayerUnavailable` when the layer fails or takes longer
+    than PUBLISH_TIMEOUT.
     """
     layer = channel_layer or get_channel_layer()
-    payloads = [encode(event) for event in events]
+    payloads = encode_all(events)
     published = 0
     pairs = zip(events, payloads, strict=True)
     for source, run in itertools.groupby(pairs, key=lambda pair: pair[0]["source"]):

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from . import config
 from .auth import ProducerKeyAuthentication, SourcePrefixPermission
+from .cloudevent import InvalidEvent
 from .parsers import BatchParser, BinaryParser, CloudEventsNegotiation, StructuredParser
 from .publishing import LayerUnavailable, publish
 from .serializers import CloudEventSerializer
@@ -104,6 +105,9 @@ class EventsView(EventLoopAPIView):
         self.check_object_permissions(request, events)
         try:
             payloads = await publish(events)
+        except InvalidEvent as invalid:  # keyed by index, as a batch's errors are
+            errors = invalid.errors if parser.batch else invalid.errors["0"]
+            raise exceptions.ValidationError(errors) from None
         except LayerUnavailable as unavailable:
             raise ServiceUnavailable(str(unavailable)) from None
         text = "[" + ",".join(payloads) + "]" if parser.batch else payloads[0]

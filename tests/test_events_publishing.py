@@ -11,6 +11,7 @@ from channels.layers import InMemoryChannelLayer
 from rest_framework.exceptions import APIException
 
 from events import publishing
+from events.cloudevent import InvalidEvent
 from events.layers import EmbeddedChannelLayer
 from events.publishing import LayerUnavailable, encode, group_for, publish
 from tests.support.groups import GroupListener
@@ -170,6 +171,22 @@ async def test_an_event_that_cannot_be_encoded_publishes_nothing_of_its_batch():
     events = [{**EVENT, "id": "fine"}, {**EVENT, "id": "bad", "data": math.inf}]
     with pytest.raises(ValueError):
         await publish(events, channel_layer=layer)
+    assert layer.sent == []
+
+
+async def test_data_nested_deeper_than_the_encoder_goes_is_refused_by_index_before_publishing():
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    layer = RecordingLayer()
+    events = [{**EVENT, "id": "fine"}, {**EVENT, "id": "deep", "data": deep}]
+    with pytest.raises(InvalidEvent) as refused:
+        await publish(events, channel_layer=layer)
+    assert refused.value.errors == {
+        "1": {
+            "data": "'data' is nested too deeply to relay: send fewer levels of arrays and objects"
+        }
+    }
     assert layer.sent == []
 
 
