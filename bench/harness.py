@@ -35,9 +35,9 @@ class Plan:
     rounds: int = 1  # bursts (and paced runs) per figure, measured together
     paced_subscribers: int = 1000
     ingest_seconds: float = 3.0
-    # 6.4 MB to the stalled socket: more than the kernel buffers on both ends take (Linux grows a
-    # send buffer up to 4 MiB), so what is left waits in the server, up to the cap.
-    stalled_events: int = 200
+    # 16 MB to the stalled socket: more than the kernel buffers on both ends take (Linux grows a
+    # send buffer up to 4 MiB) and the server's 4 MiB cap, so it is closed (4008).
+    stalled_events: int = 500
     stalled_event_bytes: int = 32 * 1024
     stalled_peers: int = 20
     stalled_rounds: int = 2

@@ -12,8 +12,10 @@ consumer sends (pushes, replies, errors, pongs) goes this way, so every one is c
 ASGI gives an application no signal for a client that reads slower than frames are written,
 and twisted buffers whatever it is sent, without bound. It does flag the connection itself, for
 the producer that feeds it: `producerPaused` is up while more than 64 KiB wait for the client
-beyond the kernel's buffers. `write` reports what it wrote while that flag was up, and the
-session decides when that is too much.
+beyond the kernel's buffers. While it is up, `write` reports how many bytes twisted holds for
+the client, and the session decides when that is too much. A client that reads, only slower than
+a burst arrives, is credited with what it read meanwhile: what counts is what waits, not what
+was written while it lagged.
 
 The immediate send reads twisted's buffer internals, so it is used only with the twisted
 versions it was tested on (checked at import); with any other, frames go through the public
@@ -53,12 +55,15 @@ if not IMMEDIATE:
 class Connection:
     """daphne's protocol (autobahn) and transport (twisted) of one open WebSocket."""
 
-    __slots__ = ("protocol", "transport", "immediate")
+    __slots__ = ("protocol", "transport", "immediate", "written_while_behind")
 
     def __init__(self, protocol, immediate: bool):
         self.protocol = protocol
         self.transport = protocol.transport
         self.immediate = immediate
+        # Without twisted's buffer internals, what waits is estimated: what was written since the
+        # client fell behind.
+        self.written_while_behind = 0
 
     def send_text(self, text: str) -> int:
         """Send `text` as one text frame; see `write`."""
@@ -71,25 +76,33 @@ class Connection:
     def write(self, frame: bytes) -> int:
         """Write a whole frame, now if the kernel takes it; dropped once the socket is closing.
 
-        Returns its size if the client was already behind (its producer paused), else 0.
+        Returns the bytes that wait for the client beyond the kernel's buffers while it is
+        behind (its producer paused), else 0.
         """
         protocol, transport = self.protocol, self.transport
         if protocol.state != protocol.STATE_OPEN or transport.disconnecting:
             return 0  # the close handshake has begun or the peer is gone: nothing more is owed
-        behind = len(frame) if transport.producerPaused else 0  # TLS's wrapper forwards it
-        if (
-            not self.immediate
-            or transport._tempDataLen
-            or transport.offset < len(transport.dataBuffer)
-        ):
+        if not self.immediate:
+            transport.write(frame)
+            return self._estimate(len(frame))
+        if transport._tempDataLen or transport.offset < len(transport.dataBuffer):
             transport.write(frame)  # behind what twisted already holds
-            return behind
-        sent = transport.writeSomeData(frame)
-        if not isinstance(sent, int):  # the connection is lost: twisted will notice and report
+        else:
+            sent = transport.writeSomeData(frame)
+            if not isinstance(sent, int):  # the connection is lost: twisted will notice, report
+                return 0
+            if sent < len(frame):
+                transport.write(frame[sent:])
+        if not transport.producerPaused:
             return 0
-        if sent < len(frame):
-            transport.write(frame[sent:])
-        return behind
+        return transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+
+    def _estimate(self, size: int) -> int:
+        if self.transport.producerPaused:  # TLS's wrapper forwards it
+            self.written_while_behind += size
+        else:
+            self.written_while_behind = 0
+        return self.written_while_behind
 
     def failure(self) -> tuple[int, str] | None:
         """The close code and reason autobahn failed the connection with, if it did.

@@ -26,9 +26,10 @@ MAX_REF_LENGTH = 128  # characters; phoenix.js sends a counter
 MAX_TOPIC_LENGTH = len(TOPIC_PREFIX) + MAX_SOURCE_LENGTH  # characters: any source POSTed fits
 MAX_JOIN_PAYLOAD_BYTES = 8192  # of the payload as compact JSON
 
-# Bytes written to a client while more than 64 KiB already wait for it (it is not reading) beyond
-# which its socket is closed: pushes, replies, errors and pongs all count.
-MAX_UNREAD_BYTES = 1024 * 1024
+# Bytes that may wait for a client beyond the kernel's buffers (it reads slower than frames come)
+# before its socket is closed: pushes, replies, errors and pongs all count. At least a few of the
+# largest events, so that a burst of them does not cut a client that reads.
+MAX_UNREAD_BYTES = 4 * 1024 * 1024
 
 
 class CloseCode(IntEnum):
@@ -118,13 +119,12 @@ def topic_problem(topic: str) -> str | None:
 class Session:
     """The joined sources of one socket, each with the join_ref of its current membership."""
 
-    __slots__ = ("serializer", "joined", "last_seen", "unread", "closing")
+    __slots__ = ("serializer", "joined", "last_seen", "closing")
 
     def __init__(self, serializer: Serializer, now: float):
         self.serializer = serializer
         self.joined: dict[str, str | None] = {}
         self.last_seen = now  # when the client last sent anything (a frame or a ping)
-        self.unread = 0  # bytes written while the client was already behind
         self.closing = False
 
     # What the client sends.
@@ -174,13 +174,9 @@ class Session:
             return None
         return self.serializer.encode_push(TOPIC_PREFIX + source, event, payload)
 
-    def sent(self, behind: int) -> list[Action] | None:
-        """Count `behind` bytes written while the client was behind (0: it had caught up)."""
-        if not behind:
-            self.unread = 0
-            return None
-        self.unread += behind
-        if self.unread <= MAX_UNREAD_BYTES or self.closing:
+    def sent(self, waiting: int) -> list[Action] | None:
+        """A frame was written, and `waiting` bytes now wait for the client (0: it keeps up)."""
+        if waiting <= MAX_UNREAD_BYTES or self.closing:
             return None
         reason = f"the client is not reading: more than {MAX_UNREAD_BYTES} bytes wait for it"
         return self._close(CloseCode.TOO_SLOW, reason)

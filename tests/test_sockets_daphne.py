@@ -73,13 +73,28 @@ def test_the_fallback_writes_through_the_public_transport_write():
     assert transport.written == text_frame("é".encode()) + pong_frame(b"hi")
 
 
-@pytest.mark.parametrize("immediate", [True, False])
-def test_writes_while_the_client_is_behind_are_reported(immediate):
-    transport = FakeTransport(paused=True)
-    connection = Connection(FakeProtocol(transport), immediate=immediate)
-    assert connection.send_text("x" * 10) == len(text_frame(b"x" * 10))
+def test_while_the_client_is_behind_what_waits_in_twisted_is_reported():
+    transport = FakeTransport(kernel_takes=0, paused=True)
+    transport.dataBuffer, transport.offset = b"y" * 100, 40  # 60 bytes still wait there
+    connection = Connection(FakeProtocol(transport), immediate=True)
+    frame = text_frame(b"x" * 10)
+    assert connection.write(frame) == 60 + len(frame)
+    transport.offset = 100  # the client read what waited
+    assert connection.write(frame) == 2 * len(frame)
     transport.producerPaused = False
     assert connection.send_text("x") == 0
+
+
+def test_without_twisteds_internals_what_waits_is_what_was_written_since_it_fell_behind():
+    transport = FakeTransport(paused=True)
+    connection = Connection(FakeProtocol(transport), immediate=False)
+    size = len(text_frame(b"x" * 10))
+    assert connection.send_text("x" * 10) == size
+    assert connection.send_text("x" * 10) == 2 * size
+    transport.producerPaused = False
+    assert connection.send_text("x") == 0
+    transport.producerPaused = True
+    assert connection.send_text("x" * 10) == size
 
 
 def test_writes_once_the_peer_is_gone_are_dropped_quietly():
