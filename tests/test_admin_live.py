@@ -28,6 +28,7 @@ from tests.support.admin_browser import (
 )
 from tests.support.server import ROOT, Server, free_port
 from tests.support.sockets_client import PhoenixClient, new_source
+from tests.support.wait import await_until
 
 WITHIN = 5.0
 LAST_USED = re.compile(r'field-last_used.*?<div class="readonly">(.*?)</div>', re.S)
@@ -136,9 +137,7 @@ async def test_allowed_origins_and_the_channel_limit_reach_sockets_on_another_no
 
 
 async def _eventually_async(check, what: str) -> None:
-    async with asyncio.timeout(WITHIN):
-        while not await check():
-            await asyncio.sleep(0.05)
+    await await_until(check, what, WITHIN)
 
 
 def test_bin_serve_creates_the_first_admin_and_serves_the_admins_static_files(tmp_path):

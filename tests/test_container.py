@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.support.server import ROOT, Server, free_port
+from tests.support.wait import wait_until
 
 DOCKERFILE = ROOT / "Dockerfile"
 START_TIMEOUT = 60
@@ -99,16 +99,14 @@ class Container:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"bin/serve exited:\n{self.log.read_text()}"
-            try:
-                if self.get("/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"no healthy /healthz in {START_TIMEOUT}s:\n{self.log.read_text()}")
+        wait_until(self._healthy, "a healthy /healthz from bin/serve", START_TIMEOUT)
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, f"bin/serve exited:\n{self.log.read_text()}"
+        try:
+            return self.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

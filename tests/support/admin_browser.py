@@ -8,6 +8,7 @@ import time
 import httpx
 
 from tests.support.server import ROOT, Server
+from tests.support.wait import wait_until
 
 USERNAME, PASSWORD = "operator", "a-long-test-password"
 KEY = re.compile(r'<code id="producer-key">([^<]+)</code>')
@@ -83,12 +84,9 @@ class AdminBrowser:
 
 
 def eventually(check, what: str, timeout: float = 5.0) -> float:
-    """Poll `check` until it is true; the seconds that took. Fails after `timeout` seconds."""
+    """`wait_until`, returning the seconds it took: how long a change took to reach a node."""
     start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what}: not seen within {timeout} s")
-        time.sleep(0.05)
+    wait_until(check, what, timeout)
     return time.monotonic() - start
 
 

@@ -12,13 +12,13 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from tests.support.server import free_port
+from tests.support.wait import wait_until
 
 START_TIMEOUT = 10
 
@@ -81,19 +81,17 @@ class RedisServer:
         return args
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited early:\n{self.logs()}")
-            try:
-                with self._connect() as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64):  # +PONG, or -NOAUTH when a password is set
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not answer within {START_TIMEOUT}s")
+        wait_until(self._answers, f"redis-server on port {self.port} to answer", START_TIMEOUT)
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited early:\n{self.logs()}")
+        try:
+            with self._connect() as sock:
+                sock.sendall(b"PING\r\n")
+                return bool(sock.recv(64))  # +PONG, or -NOAUTH when a password is set
+        except OSError:
+            return False
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)

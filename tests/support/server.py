@@ -11,10 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30
@@ -98,17 +99,18 @@ class Server:
         return self
 
     def wait_ready(self, path: str = "/healthz") -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.logs()}")
-            try:
-                if httpx.get(self.url + path, timeout=1).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not answer within {START_TIMEOUT}s:\n{self.logs()}")
+        try:
+            wait_until(lambda: self._answers(path), f"{self.url}{path} to answer", START_TIMEOUT)
+        except AssertionError as late:
+            raise RuntimeError(f"{late}:\n{self.logs()}") from None
+
+    def _answers(self, path: str) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{self.logs()}")
+        try:
+            return httpx.get(self.url + path, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
 
     def _limit_descriptors(self) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, self.descriptor_limits)
