@@ -26,10 +26,13 @@ while the client is backed up, so the channel layer's capacity bounds what is he
 
 import logging
 
-import twisted
-from twisted.internet.abstract import FileDescriptor
-
 from .websocket_frames import pong_frame, text_frame
+
+try:  # a host project served by uvicorn may have no twisted at all
+    import twisted
+    from twisted.internet.abstract import FileDescriptor
+except ImportError:  # pragma: no cover - then no socket is daphne's, and `of` finds none
+    twisted = None
 
 logger = logging.getLogger("sockets")
 
@@ -37,14 +40,17 @@ TESTED_TWISTED = ("26.10.0",)
 _BUFFER_INTERNALS = ("_tempDataLen", "dataBuffer", "offset", "writeSomeData")
 
 
-def buffer_internals_known(version: str = twisted.__version__) -> bool:
+def buffer_internals_known(version: str | None = None) -> bool:
     """Whether twisted's write buffer is the one the immediate send was tested against."""
+    if twisted is None:
+        return False
     probe = FileDescriptor()
+    version = version or twisted.__version__
     return version in TESTED_TWISTED and all(hasattr(probe, name) for name in _BUFFER_INTERNALS)
 
 
 IMMEDIATE = buffer_internals_known()
-if not IMMEDIATE:
+if twisted is not None and not IMMEDIATE:
     logger.warning(
         "event=fallback twisted=%s tested=%s: frames go through transport.write",
         twisted.__version__,
