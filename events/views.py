@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from . import config
 from .auth import ProducerKeyAuthentication, SourcePrefixPermission
 from .cloudevent import InvalidEvent
+from .openapi import EVENTS_SCHEMA
 from .parsers import BatchParser, BinaryParser, CloudEventsNegotiation, StructuredParser
 from .publishing import LayerUnavailable, publish
 from .serializers import CloudEventSerializer
@@ -80,6 +81,7 @@ class EventsView(EventLoopAPIView):
     versioning_class = None
     http_method_names = ["post"]  # every other method, OPTIONS included, is a 405
 
+    @EVENTS_SCHEMA
     async def post(self, request):
         parser = self.get_content_negotiator().select_parser(request, request.parsers)
         if parser is None:

@@ -1,10 +1,20 @@
-"""The standalone server's routes: the admin, and Relayman's at the root; every error is JSON."""
+"""The standalone server's routes: the admin, Relayman's at the root, and its OpenAPI schema.
+
+`/api/schema` is the schema of Relayman's routes (JSON, or YAML with `?format=yaml` or
+`Accept: application/vnd.oai.openapi`), `/api/docs` a Swagger UI page over it whose assets come
+from drf-spectacular-sidecar through WhiteNoise, never from a CDN. Every error is JSON.
+"""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/schema", SpectacularAPIView.as_view(), name="relayman-schema"),
+    path(
+        "api/docs", SpectacularSwaggerView.as_view(url_name="relayman-schema"), name="relayman-docs"
+    ),
     path("", include("events.urls")),
 ]
 
