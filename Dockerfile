@@ -1,5 +1,6 @@
 # Relayman, served by daphne (as relayman_project.server, bin/serve) on $PORT.
-FROM python:3.11-slim
+# An exact tag: the Python the suite runs on (3.11.7), on Debian bookworm.
+FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when requirements.txt changes.
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+# Dependencies in their own layer, rebuilt only when the lock changes: every package at the
+# version and hashes requirements.lock names, transitive ones included.
+COPY requirements.lock .
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 
 COPY manage.py ./
 COPY bin ./bin

@@ -1,7 +1,7 @@
 # Relayman: `make run` serves on port $(PORT); `make test` runs lint and the whole suite (with a
 # slice of the fuzzing); `make test-unit` only the in-process tests, in seconds; `make fuzz` the
-# fuzzing at full scale. Each builds .venv/ from scratch when it is missing or the requirements
-# changed.
+# fuzzing at full scale. Each builds .venv/ from scratch when it is missing or the locks changed:
+# every package, transitive ones included, is installed at the version and hashes the locks name.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 4000
 JS := tests/js
 
-.PHONY: run run-cluster test test-unit fuzz lint format venv js-deps browser clean bench bench-quick
+.PHONY: run run-cluster test test-unit fuzz lint format venv lock js-deps browser clean bench bench-quick
 
 run: $(VENV)/.runtime
 	PYTHON=$(BIN)/python PORT=$(PORT) bin/serve
@@ -48,13 +48,25 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(VENV)/.runtime: requirements.lock | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements.lock requirements-dev.lock | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	touch $@ $(VENV)/.runtime
+
+# The locks, from the pins in requirements*.txt (edit those, then `make lock`): every transitive
+# package with its hashes, by pip-tools in a throwaway environment.
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links
+lock:
+	tools=$$(mktemp -d) && $(PYTHON) -m venv $$tools \
+	&& $$tools/bin/pip install --quiet $(PIP_TOOLS) \
+	&& $$tools/bin/pip-compile $(LOCK_FLAGS) -o requirements.lock requirements.txt \
+	&& $$tools/bin/pip-compile $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt \
+	; status=$$?; rm -rf $$tools; exit $$status
 
 # The benchmark (bench/): every figure as a ratio to a hand-written floor, from one run.
 # `bench` (< 15 min) writes bench/results/latest.{md,json,png}; `bench-quick` (< 3 min) writes

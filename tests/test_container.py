@@ -195,7 +195,8 @@ def test_the_healthcheck_fails_when_nothing_answers(tmp_path):
 
 def test_the_base_is_a_slim_official_python():
     (base,) = arguments("FROM")
-    assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
+    # An exact tag (major.minor.patch), never a moving one such as python:3.11-slim.
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
 
 
 def test_the_image_runs_as_a_non_root_user():
@@ -204,13 +205,13 @@ def test_the_image_runs_as_a_non_root_user():
     assert users[-1].split(":")[0] not in {"root", "0"}
 
 
-def test_dependencies_are_installed_in_their_own_layer():
+def test_dependencies_are_installed_from_the_lock_in_their_own_layer():
     steps = [f"{name} {args}" for name, args in instructions()]
-    copy_requirements = steps.index("COPY requirements.txt .")
+    copy_lock = steps.index("COPY requirements.lock .")
     install = next(i for i, step in enumerate(steps) if "pip install" in step)
     first_code = next(i for i, step in enumerate(steps) if re.match(r"COPY (events|sockets)", step))
-    assert "-r requirements.txt" in steps[install]
-    assert copy_requirements < install < first_code
+    assert "--require-hashes --no-deps -r requirements.lock" in steps[install]
+    assert copy_lock < install < first_code
 
 
 def test_the_image_contains_every_local_app():
