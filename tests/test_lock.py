@@ -5,9 +5,11 @@ pin changed in requirements*.txt without `make lock` would never be installed, s
 """
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#\\]+)", re.MULTILINE)
@@ -42,3 +44,14 @@ def test_every_locked_package_has_its_hashes(lock):
     entries = re.split(r"\n(?=[A-Za-z0-9])", (ROOT / lock).read_text().split("\n\n", 1)[-1])
     unhashed = [entry.split()[0] for entry in entries if "==" in entry and "--hash=" not in entry]
     assert unhashed == []
+
+
+def test_the_packages_ranges_admit_the_locked_versions_it_is_tested_with():
+    locked = pins(ROOT / "requirements.lock")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    outside = [
+        f"{requirement.name} {locked[requirement.name.lower()]}"
+        for requirement in map(Requirement, project["dependencies"])
+        if locked[requirement.name.lower()] not in requirement.specifier
+    ]
+    assert outside == []
