@@ -7,5 +7,6 @@ from events.openapi_settings import SPECTACULAR_SETTINGS  # noqa: F401
 from relayman_project.settings import *  # noqa: F403
 from relayman_project.settings import INSTALLED_APPS, REST_FRAMEWORK
 
-INSTALLED_APPS = [*INSTALLED_APPS, "drf_spectacular", "drf_spectacular_sidecar"]
+SCHEMA_APPS = ["drf_spectacular", "drf_spectacular_sidecar"]
+INSTALLED_APPS = [*INSTALLED_APPS, *(app for app in SCHEMA_APPS if app not in INSTALLED_APPS)]
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
