@@ -268,13 +268,18 @@ class KeyValueJsonFormatter(pythonjsonlogger.json.JsonFormatter):
     """One JSON object per line; the key=value pairs of Relayman's own lines become fields too,
     so a log pipeline can filter on `event` or `code` without parsing the message."""
 
-    # A bare value, or a Python repr in quotes (escapes included): one pass, no backtracking.
-    PAIR = re.compile(r"(?:^| )([a-z_]+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^ ]*)")
+    # A value is a Python repr in quotes (escapes included), a list of them, or bare text up to
+    # the next space. A quote left open makes each later pair rescan the rest, so only the
+    # message's first PARSED characters are read: the cost per line stays bounded.
+    QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+    ITEM = rf"(?:{QUOTED}|[^\[\]'\" ,]*)"
+    PAIR = re.compile(rf"(?:^| )([a-z_]+)=({QUOTED}|\[{ITEM}(?:, {ITEM})*\]|[^ ]*)")
+    PARSED = 1024
     OWN = ("relayman", "events", "sockets")
 
     def process_log_record(self, log_data: dict) -> dict:
         if log_data.get("logger", "").partition(".")[0] in self.OWN:
-            for key, value in self.PAIR.findall(log_data.get("message", "")):
+            for key, value in self.PAIR.findall(log_data.get("message", "")[: self.PARSED]):
                 log_data.setdefault(key, _field_value(value))
         return log_data
 
@@ -283,13 +288,23 @@ def _field_value(text: str):
     """`code=4008` is a number, `reason='too slow'` the string the repr spells, `None` null."""
     if text.isdigit():
         return int(text)
-    if text[:1] in "'\"":
+    if text[:1] in "'\"[":
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):  # a quote the message never closed
             return text
+    text = text.rstrip(":,")  # a bare value ending its clause
     return None if text == "None" else text
 
+
+# daphne's access log (bin/serve): three lines per socket and one per request, in daphne's own
+# text format whatever LOG_FORMAT says; off by default, Relayman logs what goes wrong itself.
+RELAYMAN_ACCESS_LOG = env_bool("RELAYMAN_ACCESS_LOG", False)
+if RELAYMAN_ACCESS_LOG and LOG_FORMAT == "json":
+    raise ImproperlyConfigured(
+        "RELAYMAN_ACCESS_LOG=true writes daphne's access lines as text, which LOG_FORMAT=json "
+        "cannot turn into JSON: leave RELAYMAN_ACCESS_LOG off with LOG_FORMAT=json"
+    )
 
 LOGGING = {
     "version": 1,
