@@ -115,10 +115,14 @@ class EmbeddedChannelLayer(BaseChannelLayer):
         self.mailboxes: dict[str, _Mailbox] = {}
         self.groups: dict[str, dict[str, float]] = {}  # group -> {channel: joined at}
         self.memberships: dict[str, set[str]] = {}  # channel -> groups, to drop it from all
+        # Whether a consumer (a socket) ever started in this process: until one has, what is
+        # published here reaches nobody, and `publishing` says so once.
+        self.opened_channels = False
 
     # Channels
 
     async def new_channel(self, prefix="specific."):
+        self.opened_channels = True
         return f"{prefix}.embedded!{uuid.uuid4().hex}"
 
     async def send(self, channel, message):

@@ -21,6 +21,7 @@ from functools import lru_cache
 from channels.layers import get_channel_layer
 
 from .cloudevent import InvalidEvent
+from .layers import EmbeddedChannelLayer
 from .redis_layer import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ PUBLISH_TIMEOUT = 1.0
 PROBE_GROUP = "relayman.readiness"
 
 _failures = 0  # publish calls failed since the last success, so an outage is logged once
+_unheard_warned = False  # the embedded layer reached nobody: said once per process
 
 
 class LayerUnavailable(Exception):
@@ -126,6 +128,7 @@ async def publish(events: list[dict], channel_layer=None) -> list[str]:
     """
     layer = channel_layer or get_channel_layer()
     payloads = encode_all(events)
+    _warn_if_unheard(layer)
     published = 0
     pairs = zip(events, payloads, strict=True)
     for source, run in itertools.groupby(pairs, key=lambda pair: pair[0]["source"]):
@@ -135,6 +138,21 @@ async def publish(events: list[dict], channel_layer=None) -> list[str]:
             raise LayerUnavailable(published, len(events))
         published += len(run)
     return payloads
+
+
+def _warn_if_unheard(layer) -> None:
+    """Once per process: the embedded layer reaches only this process's sockets, so publishing
+    from a shell, a worker or a management command (no socket ever connected) reaches nobody."""
+    global _unheard_warned
+    if _unheard_warned or not isinstance(layer, EmbeddedChannelLayer) or layer.opened_channels:
+        return
+    _unheard_warned = True
+    logger.warning(
+        "event=publish_unheard layer=embedded: no socket has connected to this process, and "
+        "the embedded channel layer (REDIS_URL unset) reaches only this process's sockets, so "
+        "nobody received this event. To publish from a shell, a worker or a management "
+        "command, set REDIS_URL (the Redis layer) in it and in the servers alike"
+    )
 
 
 async def can_publish(channel_layer=None) -> bool:
