@@ -105,8 +105,12 @@ EVENTS_SCHEMA = extend_schema(
                 "over 1,024 bytes or 32 ';'."
             ),
             examples=[
-                OpenApiExample("an attribute", {"source": ["This field is required."]}),
-                OpenApiExample("not JSON", {"detail": "The body is not JSON: ..."}),
+                OpenApiExample("an attribute", {"source": "'source' is required"}),
+                OpenApiExample("in a batch", {"1": {"source": "'source' is required"}}),
+                OpenApiExample(
+                    "not JSON",
+                    {"detail": "the body is not valid JSON: Expecting value: line 1 column 1"},
+                ),
             ],
         ),
         401: detail(
@@ -135,13 +139,14 @@ EVENTS_SCHEMA = extend_schema(
 
 
 def probe(name: str, summary: str, ready: bool) -> dict:
-    """The operation of a GET probe: 200 `ProbeStatus`, and 503 for readiness."""
+    """The operation of a GET probe: 200 `ProbeStatus`, 503 too for readiness, 405 with Allow."""
     status = {"content": {"application/json": {"schema": ref("ProbeStatus")}}}
     responses = {"200": {"description": "Serving", **status}}
     if ready:
         responses["503"] = {"description": "Events cannot be published (Redis)", **status}
     responses["405"] = {
         "description": "Any method but GET and HEAD",
+        "headers": {"Allow": {"schema": {"type": "string"}, "required": True}},
         "content": {"application/json": {"schema": ref("Detail")}},
     }
     return {

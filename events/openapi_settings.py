@@ -67,13 +67,14 @@ COMPONENTS = {
             "Each attribute that breaks a rule, with the messages saying which rule; at most "
             "about 100, then a key saying where judging stopped"
         ),
-        "additionalProperties": {
-            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-        },
+        "additionalProperties": {"type": "string"},
     },
     "BatchErrors": {
         "type": "object",
-        "description": "The errors of each refused event of a batch, keyed by its index",
+        "description": (
+            "The errors of each refused event of a batch, keyed by its index; under the key "
+            "batch, why the body is not a batch, or where judging stopped"
+        ),
         "additionalProperties": {"oneOf": [ref("AttributeErrors"), {"type": "string"}]},
     },
     "ProbeStatus": {
