@@ -1,0 +1,94 @@
+"""bin/serve writes daphne's access log only when RELAYMAN_ACCESS_LOG asks for it.
+
+daphne's access log is three lines per socket (WSCONNECTING, WSCONNECT, WSDISCONNECT) and one per
+request: 60,000 lines for 20,000 sockets, in daphne's own text format whatever LOG_FORMAT says.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import ROOT, free_port
+from tests.support.sockets_client import new_source, phoenix, post_event
+from tests.support.wait import await_until, wait_until
+
+
+class Served:
+    """bin/serve, as `make run` and the image start it, on a free loopback port."""
+
+    def __init__(self, port: int, log: Path):
+        self.port, self.log = port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def serve(tmp_path: Path, **env):
+    served = Served(free_port(), tmp_path / "serve.log")
+    environment = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "BIND": "127.0.0.1",
+        "PORT": str(served.port),
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        **env,
+    }
+    with served.log.open("wb") as log:
+        process = subprocess.Popen(
+            [str(ROOT / "bin" / "serve")], cwd=ROOT, env=environment, stdout=log, stderr=log
+        )
+    try:
+        wait_until(lambda: answers(served, process), "bin/serve answering /healthz", 60)
+        yield served
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+
+
+def answers(served: Served, process: subprocess.Popen) -> bool:
+    assert process.poll() is None, f"bin/serve exited:\n{served.logs()}"
+    try:
+        return httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def a_socket_and_a_post(served: Served) -> int:
+    """Connect, join, receive one POSTed event, close; the socket's local port."""
+    source = new_source()
+    async with phoenix(served) as client:
+        await client.join(f"source:{source}")
+        await post_event(served, source)
+        await client.recv()
+        return client.local_port
+
+
+async def test_the_access_log_is_off_by_default(tmp_path):
+    with serve(tmp_path) as served:
+        port = await a_socket_and_a_post(served)
+        logs = served.logs()
+    # daphne writes WSCONNECTING and WSCONNECT before the handshake's answer.
+    assert f"127.0.0.1:{port}" not in logs
+    assert "WSCONNECT" not in logs and '"POST /events"' not in logs
+
+
+@pytest.mark.parametrize("value", ["true", "On"])
+async def test_relayman_access_log_turns_daphnes_access_log_on(tmp_path, value):
+    with serve(tmp_path, RELAYMAN_ACCESS_LOG=value) as served:
+        port = await a_socket_and_a_post(served)
+        await await_until(
+            lambda: "WSDISCONNECT /socket/websocket" in served.logs(), "the socket's access line"
+        )
+        logs = served.logs()
+    assert f"127.0.0.1:{port} - - " in logs and '"POST /events" 201 ' in logs
