@@ -25,8 +25,15 @@ from tests.support.wait import wait_until
 
 DOCKERFILE = ROOT / "Dockerfile"
 START_TIMEOUT = 60
-# The README's `docker run -e SECRET_KEY=change-me -e ALLOWED_HOSTS=localhost relayman`.
-RUN_ENV = {"SECRET_KEY": "change-me", "ALLOWED_HOSTS": "localhost"}
+
+
+def readme_run_env() -> dict:
+    """The `-e NAME=value` options of the README's `docker run`, so the two cannot drift."""
+    (run,) = re.findall(r"^docker run .*$", (ROOT / "README.md").read_text(), re.MULTILINE)
+    return dict(pair.split("=", 1) for pair in re.findall(r"-e (\S+)", run))
+
+
+RUN_ENV = readme_run_env()
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -134,6 +141,12 @@ def test_the_image_command_serves_healthz(container):
     response = container.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": 200, "message": "OK"}
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_the_readmes_docker_run_answers_on_localhost_and_127_0_0_1(container, host):
+    response = httpx.get(container.url("/healthz"), headers={"Host": f"{host}:4000"}, timeout=5)
+    assert response.status_code == 200, response.text
 
 
 def test_the_image_command_accepts_an_event(container):
