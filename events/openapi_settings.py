@@ -98,8 +98,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "APPEND_COMPONENTS": {"schemas": COMPONENTS},
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "events.openapi.add_probes",
-    ],
+    # Not drf-spectacular's enum hook: it rewrites these components in place, so the schema
+    # served second would lack the enum it moved out of the first.
+    "POSTPROCESSING_HOOKS": ["events.openapi.add_probes"],
 }

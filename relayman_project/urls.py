@@ -1,8 +1,8 @@
 """The standalone server's routes: the admin, Relayman's at the root, and its OpenAPI schema.
 
-`/api/schema` is the schema of Relayman's routes (JSON, or YAML with `?format=yaml` or
-`Accept: application/vnd.oai.openapi`), `/api/docs` a Swagger UI page over it whose assets come
-from drf-spectacular-sidecar through WhiteNoise, never from a CDN. Every error is JSON.
+`/api/schema` is the OpenAPI schema of Relayman's routes (YAML; JSON with `?format=json` or
+`Accept: application/json`), `/api/docs` a Swagger UI page over it whose assets come from
+drf-spectacular-sidecar through WhiteNoise, never from a CDN. Every error is JSON.
 """
 
 from django.contrib import admin

@@ -280,12 +280,14 @@ def test_readiness_without_redis_is_a_documented_503(keyed, schema):
     assert_documented(schema, "/readyz", "get", answer)
 
 
-def test_the_schema_is_also_served_as_yaml(relay, schema):
+def test_the_schema_is_yaml_or_json_as_asked(relay, schema):
     answer = httpx.get(f"{relay.url}/api/schema", timeout=10)
+    asked = httpx.get(f"{relay.url}/api/schema", headers={"Accept": "application/json"}, timeout=10)
 
     assert answer.status_code == 200
-    assert answer.headers["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert answer.headers["Content-Type"].startswith("application/vnd.oai.openapi;")
     assert "openapi: 3.0.3" in answer.text and "/events:" in answer.text
+    assert asked.json() == schema
     assert set(schema["paths"]) == {"/events", "/healthz", "/readyz"}
 
 
