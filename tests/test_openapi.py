@@ -25,6 +25,7 @@ from tests.support.wait import wait_until
 
 SETTINGS = "tests.openapi_settings"
 LIMIT = 4096  # RELAYMAN_MAX_EVENT_BYTES of the servers here
+CAP = 4  # RELAYMAN_MAX_CONNECTIONS of the keyed server
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 
@@ -69,10 +70,13 @@ def relay(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    """Producer keys required, and a Redis nobody listens on: 401, 403, and 503 from Redis."""
+    """Producer keys required, a Redis nobody listens on, few connections: 401, 403, and 503s."""
     redis_url = f"redis://127.0.0.1:{free_port()}"
     with start(
-        tmp_path_factory, RELAYMAN_REQUIRE_PRODUCER_KEYS="true", REDIS_URL=redis_url
+        tmp_path_factory,
+        RELAYMAN_REQUIRE_PRODUCER_KEYS="true",
+        REDIS_URL=redis_url,
+        RELAYMAN_MAX_CONNECTIONS=str(CAP),
     ) as running:
         yield running
 
@@ -186,6 +190,10 @@ CASES = {
     ),
     "no content mode": (lambda: {"content": b"<event/>", "content_type": "application/xml"}, 415),
     "too large": (lambda: {"body": event(data="x" * LIMIT)}, 413),
+    "a Content-Type over 1,024 bytes": (
+        lambda: {"body": event(), "content_type": STRUCTURED + ";a=b" * 300},
+        400,
+    ),
 }
 
 
@@ -260,6 +268,24 @@ def test_redis_away_is_a_documented_503_with_retry_after(keyed, shop_key, schema
     assert answer.status_code == 503, answer.text
     assert answer.headers["Retry-After"] == "1"
     assert_documented(schema, "/events", "post", answer)
+
+
+def test_a_full_server_is_a_documented_503_with_retry_after(keyed, schema):
+    held = [socket.create_connection(("127.0.0.1", keyed.port), timeout=10) for _ in range(CAP)]
+    try:
+        answer = wait_until(lambda: full(keyed), "a 503 for the connections held")
+    finally:
+        for sock in held:
+            sock.close()
+    wait_until(lambda: not full(keyed), "a connection served again")
+
+    assert answer.headers["Retry-After"] == "5"
+    assert_documented(schema, "/events", "post", answer)
+
+
+def full(server: Server) -> httpx.Response | None:
+    answer = post(server, event())
+    return answer if answer.status_code == 503 else None
 
 
 @pytest.mark.parametrize(("path", "status"), [("/healthz", 200), ("/readyz", 200)])
