@@ -50,19 +50,19 @@ def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def start(tmp_path_factory, **env: str) -> Server:
-    """A server of the schema's settings whose static files are collected first, as bin/serve
-    does, so the docs page's assets come from WhiteNoise."""
+def collected(tmp_path_factory, **env: str) -> Server:
+    """A server of the schema's settings, to start, whose static files are collected first, as
+    bin/serve does, so the docs page's assets come from WhiteNoise."""
     static = tmp_path_factory.mktemp("static")
     server = Server(settings=SETTINGS, env={"STATIC_ROOT": str(static), **env})
-    collected = manage("collectstatic", "--noinput", "-v", "0", env=server.env)
-    assert collected.returncode == 0, collected.stderr
-    return server.start()
+    collecting = manage("collectstatic", "--noinput", "-v", "0", env=server.env)
+    assert collecting.returncode == 0, collecting.stderr
+    return server
 
 
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory):
-    with start(
+    with collected(
         tmp_path_factory, RELAYMAN_MAX_EVENT_BYTES=str(LIMIT), RELAYMAN_HEADER_TIMEOUT="1"
     ) as running:
         yield running
@@ -72,7 +72,7 @@ def relay(tmp_path_factory):
 def keyed(tmp_path_factory):
     """Producer keys required, a Redis nobody listens on, few connections: 401, 403, and 503s."""
     redis_url = f"redis://127.0.0.1:{free_port()}"
-    with start(
+    with collected(
         tmp_path_factory,
         RELAYMAN_REQUIRE_PRODUCER_KEYS="true",
         REDIS_URL=redis_url,
