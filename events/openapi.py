@@ -2,15 +2,17 @@
 
 Everything here is read when the schema is generated (`manage.py spectacular`, `/api/schema`),
 never per request: `EVENTS_SCHEMA` annotates `POST /events` (the view keeps no reference to
-it), `add_probes` documents `/healthz` and `/readyz`, plain Django views drf-spectacular does not
-see, and `ProducerKeyScheme` names the producer key's scheme. The settings and the bodies' JSON
-Schema are in `openapi_settings.py`.
+it), `complete_schema` adds the bodies' JSON Schema and documents `/healthz` and `/readyz`, plain
+Django views drf-spectacular does not see, and `ProducerKeyScheme` names the producer key's
+scheme. The settings and the bodies' JSON Schema are in `openapi_settings.py`.
 """
+
+import copy
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
-from .openapi_settings import ref
+from .openapi_settings import COMPONENTS, ref
 
 ONE_EVENT = {
     "id": "8f7d6a4e-0c1b-4a52-9d55-2e6a2f1d1c10",
@@ -74,7 +76,6 @@ EVENTS_SCHEMA = extend_schema(
         "subscriber connected and reading at that moment."
     ),
     tags=["events"],
-    auth=[{"producerKey": []}, {}],  # no key is asked for unless RELAYMAN_REQUIRE_PRODUCER_KEYS
     parameters=[
         *BINARY_HEADERS,
         answer_header("WWW-Authenticate", 401, 'Bearer realm="relayman"'),
@@ -160,9 +161,14 @@ def probe(name: str, summary: str, ready: bool) -> dict:
     }
 
 
-def add_probes(result, generator, request, public):
-    """Postprocessing hook: `/healthz` and `/readyz`, beside the paths drf-spectacular found, at
-    the prefix `/events` was found under (the standalone server's root, or a host's include)."""
+def complete_schema(result, generator, request, public):
+    """Postprocessing hook: the bodies' components, and `/healthz` and `/readyz` beside the paths
+    drf-spectacular found, at the prefix `/events` was found under (the standalone server's root,
+    or a host's include). Listed after a project's other hooks, it is all a project adds; the
+    components are fresh copies, so no hook can alter the next schema by rewriting them (as
+    drf-spectacular's enum hook rewrites APPEND_COMPONENTS in place)."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(copy.deepcopy(COMPONENTS))
     events = next((path for path in result["paths"] if path.endswith("/events")), "/events")
     prefix = events.removesuffix("events")
     result["paths"][f"{prefix}healthz"] = probe(
@@ -179,6 +185,10 @@ class ProducerKeyScheme(OpenApiAuthenticationExtension):
 
     target_class = "events.auth.ProducerKeyAuthentication"
     name = "producerKey"
+
+    def get_security_requirement(self, auto_schema):
+        # A key, or none: no key is asked for unless RELAYMAN_REQUIRE_PRODUCER_KEYS is on.
+        return [{self.name: []}, {}]
 
     def get_security_definition(self, auto_schema):
         return {

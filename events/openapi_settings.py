@@ -1,7 +1,8 @@
 """The settings of Relayman's OpenAPI schema, and the bodies it describes, free of Django.
 
 A project's settings module imports `SPECTACULAR_SETTINGS` from here (drf-spectacular itself
-cannot be imported while settings load). The bodies are JSON Schema written out: the attribute
+cannot be imported while settings load), or lists `events.openapi.complete_schema` last among
+its own POSTPROCESSING_HOOKS. The bodies are JSON Schema written out: the attribute
 rules live in plain functions (cloudevent.py), not in serializer fields drf-spectacular could
 read. `events/openapi.py` holds the annotations that refer to them.
 """
@@ -97,8 +98,9 @@ SPECTACULAR_SETTINGS = {
     # No badge from validator.swagger.io: the page loads nothing from another host.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {"schemas": COMPONENTS},
-    # Not drf-spectacular's enum hook: it rewrites these components in place, so the schema
-    # served second would lack the enum it moved out of the first.
-    "POSTPROCESSING_HOOKS": ["events.openapi.add_probes"],
+    # drf-spectacular's default hook, then Relayman's: the last adds the bodies and the probes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "events.openapi.complete_schema",
+    ],
 }

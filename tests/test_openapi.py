@@ -315,6 +315,8 @@ def test_the_schema_is_yaml_or_json_as_asked(relay, schema):
     assert "openapi: 3.0.3" in answer.text and "/events:" in answer.text
     assert asked.json() == schema
     assert set(schema["paths"]) == {"/events", "/healthz", "/readyz"}
+    assert schema["paths"]["/events"]["post"]["security"] == [{"producerKey": []}, {}]
+    assert schema["components"]["securitySchemes"]["producerKey"]["scheme"] == "bearer"
 
 
 class Links(HTMLParser):
