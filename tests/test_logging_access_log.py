@@ -1,9 +1,11 @@
-"""bin/serve writes daphne's access log only when RELAYMAN_ACCESS_LOG asks for it.
+"""bin/serve's output: daphne's access log only when RELAYMAN_ACCESS_LOG asks for it, and nothing
+but JSON lines under LOG_FORMAT=json, from migrate to shutdown.
 
 daphne's access log is three lines per socket (WSCONNECTING, WSCONNECT, WSDISCONNECT) and one per
 request: 60,000 lines for 20,000 sockets, in daphne's own text format whatever LOG_FORMAT says.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -92,3 +94,13 @@ async def test_relayman_access_log_turns_daphnes_access_log_on(tmp_path, value):
         )
         logs = served.logs()
     assert f"127.0.0.1:{port} - - " in logs and '"POST /events" 201 ' in logs
+
+
+async def test_bin_serve_writes_only_json_lines_under_log_format_json(tmp_path):
+    with serve(tmp_path, LOG_FORMAT="json", RELAYMAN_LOG_LEVEL="DEBUG") as served:
+        await a_socket_and_a_post(served)
+        await await_until(lambda: '"event": "close"' in served.logs(), "the socket's close line")
+    lines = served.logs().splitlines()
+    assert [line for line in lines if not line.startswith("{")] == []
+    loggers = {json.loads(line)["logger"] for line in lines}
+    assert {"daphne.cli", "sockets"} <= loggers, loggers
