@@ -15,6 +15,8 @@ import pythonjsonlogger.json
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from events.openapi_settings import SPECTACULAR_SETTINGS  # noqa: F401
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -94,6 +96,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.admin",
     "rest_framework",
+    "drf_spectacular",  # /api/schema, manage.py spectacular, the docs page's template
+    "drf_spectacular_sidecar",  # Swagger UI's files, collected and served here: no CDN
     "channels",
     "events",
     "sockets",
@@ -156,6 +160,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
 REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # Channel layer: in-process by default; REDIS_URL switches to Redis for several processes,

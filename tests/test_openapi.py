@@ -1,8 +1,7 @@
 """The OpenAPI schema against real answers: every answer of POST /events and the probes, in every
 content mode, valid and invalid, as a real server sends it, matches what /api/schema says.
 
-The servers run tests/openapi_settings.py (Relayman's settings with the schema's apps) and serve
-their static files as `make run` does: collected, then served by WhiteNoise.
+The servers serve their static files as `make run` does: collected, then served by WhiteNoise.
 """
 
 import base64
@@ -23,7 +22,7 @@ from events.views import EventsView
 from tests.support.server import ROOT, Server, free_port
 from tests.support.wait import wait_until
 
-SETTINGS = "tests.openapi_settings"
+SETTINGS = "relayman_project.settings"
 LIMIT = 4096  # RELAYMAN_MAX_EVENT_BYTES of the servers here
 CAP = 4  # RELAYMAN_MAX_CONNECTIONS of the keyed server
 STRUCTURED = "application/cloudevents+json"
