@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from events import config
+from events.episodes import Episode
 from events.publishing import group_for
 
 from . import daphne_connection
@@ -33,6 +34,9 @@ ABNORMAL_CLOSURE = 1006  # RFC 6455 §7.1.5: the connection ended without a clos
 LOG_LEVELS = {CloseCode.IDLE_TIMEOUT: logging.INFO, CloseCode.SERVER_ERROR: logging.ERROR}
 
 _socket_ids = itertools.count(1)
+
+# How much of a refused client's Origin or query string a log line quotes.
+LOGGED_CHARS = 100
 
 
 def current_limits() -> Limits:
@@ -252,13 +256,10 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             )
 
     async def _refuse(self, reason: str, detail: str | None) -> None:
-        """Refuse the handshake (daphne answers 403)."""
-        logger.warning(
-            "event=refused socket=%s peer=%s reason=%r detail=%r",
-            self.socket_id,
-            _peer(self.scope),
-            reason,
-            detail,
+        """Refuse the handshake (daphne answers 403). A client may repeat it at will, so each
+        reason is an episode: its first refusal logged, then a count (`events.episodes`)."""
+        _refusals(reason).occurred(
+            detail=detail if detail is None else detail[:LOGGED_CHARS], peer=_peer(self.scope)
         )
         await self.close()
 
@@ -279,6 +280,12 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     def _idle(self) -> None:
         self._idle_timer = None
         self._idle_check = asyncio.ensure_future(self._handle({"type": "socket.idle"}))
+
+
+@functools.cache
+def _refusals(reason: str) -> Episode:
+    quiet = config.default("EPISODE_QUIET")
+    return Episode(logger, "handshake_refused", quiet=quiet, labels={"reason": reason})
 
 
 def _peer(scope) -> str | None:

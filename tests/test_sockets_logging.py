@@ -1,7 +1,8 @@
 """End to end against a real daphne: what an operator reads about sockets in the logs.
 
 A socket's routine lines (connect, join, leave, close) are DEBUG, so an operator of 20,000 sockets
-reads at INFO only what went wrong; the server's own closes and refusals are WARNING or ERROR.
+reads at INFO only what went wrong: the server's own closes (WARNING or ERROR), and refused
+handshakes as one episode per reason.
 """
 
 import asyncio
@@ -52,16 +53,22 @@ async def test_connect_join_leave_and_close_are_logged(verbose):
     assert "code=1000" in close and "channels=1" in close
 
 
-async def test_refused_handshakes_are_one_warning_each(verbose):
-    with pytest.raises(InvalidStatus):
-        async with phoenix(verbose, "9.9.9"):
-            pass
-    (line,) = await log_lines(verbose, r"event=refused .*detail='vsn=9.9.9'")
-    assert "level=WARNING" in line and "reason='unsupported vsn'" in line
+async def test_a_run_of_refused_handshakes_is_one_episode(make_server):
+    """A client may repeat a refused handshake at will: the first is logged, then a count."""
+    server = make_server(env={"RELAYMAN_EPISODE_QUIET": "1"})
+    for _ in range(5):
+        with pytest.raises(InvalidStatus):
+            async with phoenix(server, "9.9.9"):
+                pass
+    (ended,) = await log_lines(server, r"event=handshake_refused_ended ")
+    assert "level=WARNING" in ended and "reason='unsupported vsn' count=5 " in ended
+    (started,) = await log_lines(server, r"event=handshake_refused_started ")
+    assert "reason='unsupported vsn'" in started and "detail='vsn=9.9.9'" in started
 
 
-async def test_a_routine_socket_writes_no_line_at_the_default_level(server):
+async def test_a_routine_socket_writes_no_line_at_the_default_level(make_server):
     """Connect, join, leave and close log nothing at INFO; the refusal after them is logged."""
+    server = make_server()
     topic = f"source:{new_source()}"
     async with phoenix(server) as client:
         join_ref = await client.join(topic)
@@ -70,5 +77,5 @@ async def test_a_routine_socket_writes_no_line_at_the_default_level(server):
     with pytest.raises(InvalidStatus):  # its WARNING comes after the socket above was served
         async with phoenix(server, "8.8.8"):
             pass
-    await log_lines(server, r"event=refused .*detail='vsn=8.8.8'")
+    await log_lines(server, r"event=handshake_refused_started .*detail='vsn=8.8.8'")
     assert not re.search(rf"event=connect .*:{port} |event=(join|leave|close) ", server.logs())
