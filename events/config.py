@@ -119,3 +119,16 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
         wrong = (origin_problem(origin) for origin in origins)
         problems += [f"RELAYMAN_ALLOWED_ORIGINS: {problem}" for problem in wrong if problem]
     return [checks.Error(problem, id="relayman.E001") for problem in problems]
+
+
+# Where the events body limit comes from, as every 413 names it (the view's and the server's).
+EVENT_SIZE_ORIGIN = (
+    "RELAYMAN_MAX_EVENT_BYTES, or 'maximum event size' in the admin's relay settings"
+)
+
+
+def too_large(limit: int, origin: str, size: int | None = None) -> str:
+    """A 413's message: the body's size (or that a streamed one passed the limit), the limit and
+    where it comes from."""
+    body = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    return f"The body is {body}; the limit is {limit} bytes ({origin})"

@@ -129,9 +129,6 @@ class EventsView(EventLoopAPIView):
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
         body = b"" if declared > limit else django_request.read(limit + 1)
         if declared > limit or len(body) > limit:
-            size = f"{declared} bytes" if declared > limit else f"more than {limit} bytes"
-            raise PayloadTooLarge(
-                f"The body is {size}; the limit is {limit} bytes (RELAYMAN_MAX_EVENT_BYTES, "
-                "or 'maximum event size' in the admin's relay settings)"
-            )
+            size = declared if declared > limit else None
+            raise PayloadTooLarge(config.too_large(limit, config.EVENT_SIZE_ORIGIN, size))
         return body

@@ -25,7 +25,6 @@ from events.auth import REALM
 
 from . import server_answers
 
-EVENTS_LIMIT = "RELAYMAN_MAX_EVENT_BYTES, or 'maximum event size' in the admin's relay settings"
 OTHER_LIMIT = "DATA_UPLOAD_MAX_MEMORY_SIZE: the limit for bodies other than events"
 
 # The media-type headers Django and DRF parse, and what one may hold: a browser's Accept has about
@@ -42,10 +41,7 @@ class BodyLimit:
 
     def refusal(self, size: int | None = None) -> bytes:
         """The 413 for a body of `size` bytes, or for a streamed one that passed the limit."""
-        body = f"{size} bytes" if size is not None else f"more than {self.size} bytes"
-        return server_answers.response(
-            413, f"The body is {body}; the limit is {self.size} bytes ({self.origin})"
-        )
+        return server_answers.response(413, config.too_large(self.size, self.origin, size))
 
 
 class RequestRules:
@@ -71,7 +67,7 @@ class RequestRules:
         if refusal:
             return refusal, limit
         if self._is_events(target):
-            limit = BodyLimit(config.get("MAX_EVENT_BYTES"), EVENTS_LIMIT)
+            limit = BodyLimit(config.get("MAX_EVENT_BYTES"), config.EVENT_SIZE_ORIGIN)
             refusal = self._producer_key_refusal(headers)
             if refusal:
                 return refusal, limit
