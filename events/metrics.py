@@ -1,7 +1,8 @@
 """Relayman's Prometheus metrics: one registry, what the producer side measures, and build info.
 
 Everything Relayman exports is in `REGISTRY`, Relayman's own (not prometheus_client's global one,
-which a host project may fill with its own names): `events.metrics_urls` serves it. The socket
+which a host project may fill with its own names, and which holds the process metrics a host
+may export already): `events.metrics_urls` serves it. The socket
 side adds its counts with `register`, from `sockets`' app config, as `events` never imports
 `sockets`.
 
@@ -18,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from asgiref.sync import iscoroutinefunction
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.registry import Collector
 
 from . import content_modes
@@ -56,7 +57,6 @@ PUBLISH_SECONDS = Histogram(
     buckets=BUCKETS,
     registry=REGISTRY,
 )
-ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, memory, file descriptors
 
 
 def register(collector: Collector) -> None:

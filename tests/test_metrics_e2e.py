@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests.support.server import ROOT
 from tests.support.sockets_client import TIMEOUT, new_source
 from tests.support.wait import await_until
-from tests.test_host_project import read_line, require_phoenix_js
+from tests.test_host_project import HOST, read_line, require_phoenix_js
 
 SUBSCRIBERS = ROOT / "tests" / "support" / "metrics_subscribers.mjs"
 SOCKETS = 5
@@ -157,3 +157,12 @@ async def test_the_embedded_layer_has_no_redis_up(make_server):
     assert not any(name == "relayman_redis_up" for name, _ in samples)
     build = next(labels for name, labels in samples if name == "relayman_build_info")
     assert {"version", "python", "django", "daphne", "channels"} <= dict(build).keys()
+
+
+async def test_a_host_project_serves_metrics_where_it_includes_them(make_server):
+    host = make_server(**HOST)
+    async with httpx.AsyncClient(base_url=host.url, timeout=TIMEOUT) as http:
+        response = await http.get("/relay/metrics")
+        assert response.status_code == 200
+        assert "relayman_sockets_open 0.0" in response.text.splitlines()
+        assert (await http.get("/metrics")).status_code == 404
