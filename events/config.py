@@ -43,6 +43,8 @@ DEFAULTS = {
     "BODY_TIMEOUT": 30,
     # Open connections the server accepts at once; None: derived from its file descriptor limit.
     "MAX_CONNECTIONS": None,
+    # The bearer token /metrics asks for; None: /metrics is open (events.metrics_endpoint).
+    "METRICS_TOKEN": None,
 }
 
 # Settings that must be whole numbers of at least 1 (MAX_CONNECTIONS may also be None).
@@ -112,6 +114,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
     if not isinstance(default("REQUIRE_PRODUCER_KEYS"), bool):
         value = default("REQUIRE_PRODUCER_KEYS")
         problems.append(f"RELAYMAN_REQUIRE_PRODUCER_KEYS must be True or False; got {value!r}")
+    token = default("METRICS_TOKEN")
+    if token is not None and not (isinstance(token, str) and token.strip()):
+        problems.append("RELAYMAN_METRICS_TOKEN must be a non-empty string, or None (no token)")
     origins = default("ALLOWED_ORIGINS")
     if not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins):
         problems.append(f"RELAYMAN_ALLOWED_ORIGINS must be a list of origins; got {origins!r}")

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from channels.layers import get_channel_layer
 
+from . import metrics
 from .cloudevent import InvalidEvent
 from .layers import EmbeddedChannelLayer
 from .redis_layer import UNAVAILABLE
@@ -119,6 +120,7 @@ class LayerUnavailable(Exception):
         super().__init__(f"Redis is unreachable: {outcome}. Retry later.")
 
 
+@metrics.timed_publish
 async def publish(events: list[dict], channel_layer=None) -> list[str]:
     """Publish validated events in order, each once; return their encoded JSON texts.
 

@@ -3,10 +3,11 @@
 from django.urls import path
 
 from .health import healthz, readyz
+from .metrics import observed
 from .views import EventsView
 
 urlpatterns = [
-    path("events", EventsView.as_view(), name="relayman-events"),
+    path("events", observed(EventsView.as_view()), name="relayman-events"),
     path("healthz", healthz, name="relayman-healthz"),
     path("readyz", readyz, name="relayman-readyz"),
 ]

@@ -24,9 +24,14 @@ if problems := checks.run_checks(tags=["relayman"]):
     raise ImproperlyConfigured("; ".join(problem.msg for problem in problems))
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from prometheus_client import ProcessCollector  # noqa: E402
 
+from events import metrics  # noqa: E402
 from events.errors import SocketRouteNotFound  # noqa: E402
 from sockets.routing import websocket_urlpatterns  # noqa: E402
+
+# The standalone server's /metrics also says what the process uses: CPU, memory, descriptors.
+ProcessCollector(registry=metrics.REGISTRY)
 
 application = ProtocolTypeRouter(
     {

@@ -257,6 +257,8 @@ RELAYMAN_BODY_TIMEOUT = env_int("RELAYMAN_BODY_TIMEOUT", 30, unit="seconds")
 # Open connections the server accepts at once; unset, the server derives it from its file
 # descriptor limit.
 RELAYMAN_MAX_CONNECTIONS = env_int("RELAYMAN_MAX_CONNECTIONS", None)
+# The bearer token GET /metrics asks for; unset, /metrics is open to anyone who reaches it.
+RELAYMAN_METRICS_TOKEN = os.environ.get("RELAYMAN_METRICS_TOKEN", "").strip() or None
 RELAYMAN_EPISODE_QUIET = env_int("RELAYMAN_EPISODE_QUIET", 10, unit="seconds")
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")

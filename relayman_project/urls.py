@@ -1,4 +1,4 @@
-"""The standalone server's routes: the admin, Relayman's at the root, and its OpenAPI schema.
+"""The standalone server's routes: the admin, Relayman's at the root, /metrics, the OpenAPI schema.
 
 `/api/schema` is the OpenAPI schema of Relayman's routes (YAML; JSON with `?format=json` or
 `Accept: application/json`), `/api/docs` a Swagger UI page over it whose assets come from
@@ -16,6 +16,7 @@ urlpatterns = [
         "api/docs", SpectacularSwaggerView.as_view(url_name="relayman-schema"), name="relayman-docs"
     ),
     path("", include("events.urls")),
+    path("", include("events.metrics_urls")),  # /metrics
 ]
 
 handler400 = "events.errors.bad_request"

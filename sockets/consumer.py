@@ -24,6 +24,7 @@ from events.publishing import group_for
 from . import daphne_connection
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .session import Close, CloseCode, Limits, Pong, Send, Session, Subscribe, Unsubscribe
+from .tallies import client_close_code, tallies
 
 logger = logging.getLogger("sockets")
 
@@ -57,6 +58,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     _idle_timer: asyncio.TimerHandle | None = None
     _idle_check: asyncio.Task | None = None
     _failure: str | None = None
+    _closed_as: tuple[str, str] | None = None  # (reason, code) of a close the server started
 
     async def __call__(self, scope, receive, send):
         """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
@@ -125,6 +127,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             return await self._refuse("origin not allowed", origin)
         self._loop = asyncio.get_running_loop()
         self.session = Session(serializer, self._loop.time())
+        tallies.opened += 1
         await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
         self._watch_idle(current_limits())
@@ -158,18 +161,27 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         frame = self.session.push(message["source"], message["event"], message["payload"])
         if frame is not None:
             await self._send(frame)
+            tallies.pushes_written += 1
+        elif self.session.closing:
+            tallies.dropped["closing"] += 1
 
     async def relay_events(self, message):
         """A run of one batch's consecutive events of one source, pushed in their order."""
-        source, session = message["source"], self.session
-        for event, payload in message["events"]:
+        source, session, events = message["source"], self.session, message["events"]
+        written = 0
+        for event, payload in events:
             frame = session.push(source, event, payload)
             if frame is None:
-                return  # not joined, or closing since the previous one
+                break  # not joined, or closing since the previous one
             await self._send(frame)
+            written += 1
+        tallies.pushes_written += written
+        if written < len(events) and session.closing:
+            tallies.dropped["closing"] += len(events) - written
 
     async def relay_overflow(self, message):
         """The channel layer could not queue a message for this socket: it would miss events."""
+        tallies.dropped["overflow"] += 1
         await self._carry_out(self.session.overflow())
 
     async def socket_idle(self, message):
@@ -187,6 +199,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         failure = self._connection and self._connection.failure()
         if failure:
             code, reason = failure
+            self._closed_as = ("protocol_error", str(code))
             self._log_closing(logging.WARNING, code, reason)
         raise StopConsumer()
 
@@ -197,13 +210,16 @@ class PhoenixSocket(AsyncWebsocketConsumer):
                     await self._send(frame)
                 case Subscribe(source):
                     await self.channel_layer.group_add(group_for(source), self.channel_name)
+                    tallies.channels_joined += 1
                     logger.debug("event=join socket=%s source=%r", self.socket_id, source)
                 case Unsubscribe(source):
+                    tallies.channels_joined -= 1
                     await self.channel_layer.group_discard(group_for(source), self.channel_name)
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
                 case Pong(payload):
                     await self._carry_out(self.session.sent(self._connection.pong(payload)) or ())
                 case Close(code, reason):
+                    self._closed_as = (code.name.lower(), str(int(code)))
                     if self._failure is None:
                         self._log_closing(LOG_LEVELS.get(code, logging.WARNING), code, reason)
                     await self.close(int(code), reason)
@@ -244,6 +260,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         if self.session is None:
             return
         left = self.session.leave_all()
+        self._count_close(len(left))
         try:
             for action in left:
                 await self.channel_layer.group_discard(group_for(action.source), self.channel_name)
@@ -258,10 +275,22 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     async def _refuse(self, reason: str, detail: str | None) -> None:
         """Refuse the handshake (daphne answers 403). A client may repeat it at will, so each
         reason is an episode: its first refusal logged, then a count (`events.episodes`)."""
+        tallies.refused[reason.replace(" ", "_")] += 1
         _refusals(reason).occurred(
             detail=detail if detail is None else detail[:LOGGED_CHARS], peer=_peer(self.scope)
         )
         await self.close()
+
+    def _count_close(self, channels_left: int) -> None:
+        """The socket is gone: count its close by who started it, why, and with what code."""
+        tallies.closed += 1
+        tallies.channels_joined -= channels_left
+        if self._closed_as is not None:
+            tallies.closes[self._closed_as] += 1
+        elif self.close_code in (None, ABNORMAL_CLOSURE):
+            tallies.closes["connection_lost", str(ABNORMAL_CLOSURE)] += 1
+        else:
+            tallies.closes["client", client_close_code(self.close_code)] += 1
 
     def _log_closing(self, level: int, code: int, reason: str) -> None:
         logger.log(

@@ -7,7 +7,8 @@ to join or leave, a pong, a close) to carry out in order. As in Phoenix's `lib/p
 there is one small handler per kind of client message: heartbeat, join, duplicate join, leave,
 and anything else. The rules live here and nowhere else: the limits on frames, channels, refs,
 topics and join payloads; the idle deadline; what counts toward a client's unread backlog and
-when it is too much; and which close code ends the socket for each reason.
+when it is too much; and which close code ends the socket for each reason. Each join's result
+is counted in `tallies`, for the metrics.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from json import dumps
 from events.cloudevent import MAX_SOURCE_LENGTH
 
 from .serializers import FrameError, Message, Serializer, close, error, reply
+from .tallies import tallies
 
 TOPIC_PREFIX = "source:"
 
@@ -211,14 +213,19 @@ class Session:
     def _join(self, message: Message, max_channels: int) -> list[Action]:
         problem = topic_problem(message.topic) or _join_payload_problem(message.payload)
         if problem is not None:
+            tallies.joins["invalid"] += 1
             return [self._reply(message, "error", {"reason": problem})]
         source = source_of(message.topic)
         if source is None:
+            tallies.joins["unmatched_topic"] += 1
             return self._unmatched(message)
         if source in self.joined:
+            tallies.joins["ok"] += 1
             return self._rejoin(message, source)
         if len(self.joined) >= max_channels:
+            tallies.joins["too_many_channels"] += 1
             return [self._reply(message, "error", {"reason": "too many channels joined"})]
+        tallies.joins["ok"] += 1
         self.joined[source] = _join_ref(message)
         return [Subscribe(source), self._reply(message, "ok", {"messages": []})]
 

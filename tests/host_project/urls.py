@@ -6,6 +6,7 @@ from tests.host_project.shop import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("relay/", include("events.urls")),  # Relayman, under any prefix: POST /relay/events
+    path("relay/", include("events.metrics_urls")),  # GET /relay/metrics
     path("orders", views.create_order),
     path("announce", views.announce),
     path("announce-sync", views.announce_sync),
