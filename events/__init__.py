@@ -2,8 +2,8 @@
 
 `events.publish`, `events.apublish` and `events.publish_on_commit` publish from Python code
 (see `events.api`), and `events.subscriber_token` mints a subscriber token for a private source
-(see `events.private_sources`); they are imported on first use, because this package is imported while
-Django loads its apps, before models may be.
+(see `events.private_sources`); they are imported on first use, because this package is imported
+while Django loads its apps, before models may be.
 """
 
 _API = ("publish", "apublish", "publish_on_commit", "InvalidEvent", "LayerUnavailable")
