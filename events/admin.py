@@ -1,4 +1,4 @@
-"""The Django admin's "Relay settings" (one row) and "Producer keys" pages."""
+"""The Django admin's "Relay settings" (one row), "Producer keys" and "Subscriber keys" pages."""
 
 from django.contrib import admin
 from django.shortcuts import redirect
@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from . import config, producer_keys
-from .models import ProducerKey, RelaySettings
+from .models import ProducerKey, RelaySettings, SubscriberKey
 
 
 @admin.register(RelaySettings)
@@ -44,6 +44,8 @@ class RelaySettingsAdmin(admin.ModelAdmin):
 def _describe(name: str, value) -> str:
     if name == "ALLOWED_ORIGINS":
         return ", ".join(value) if value else "any origin"
+    if name == "PRIVATE_SOURCES":
+        return ", ".join(value) if value else "none: every source is public"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
@@ -86,3 +88,15 @@ class ProducerKeyAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/relayman_events/producerkey/key_created.html", context
         )
+
+
+@admin.register(SubscriberKey)
+class SubscriberKeyAdmin(admin.ModelAdmin):
+    """Keys that verify subscriber tokens naming them in `kid`: add the new one, move the
+    backend to it, then untick the old one once its tokens have expired."""
+
+    list_display = ["key_id", "algorithm", "active", "created"]
+    list_filter = ["active", "algorithm"]
+    search_fields = ["key_id"]
+    readonly_fields = ["created"]
+    fields = ["key_id", "algorithm", "key", "active", "created"]

@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
 
-from . import snapshot
+from . import snapshot, subscriber_tokens
 
 DEFAULTS = {
     # Largest accepted POST /events body in bytes (one event or a whole batch).
@@ -45,6 +46,17 @@ DEFAULTS = {
     "MAX_CONNECTIONS": None,
     # The bearer token /metrics asks for; None: /metrics is open (events.metrics_endpoint).
     "METRICS_TOKEN": None,
+    # Source prefixes a socket may join only with a subscriber token (or the join authorizer's
+    # yes); `*` alone: every source. Empty: every source is public.
+    "PRIVATE_SOURCES": (),
+    # The default keys of subscriber tokens: an HS256 secret, the path of a PEM public key
+    # (RS256 or ES256); more keys, by `kid`, in the admin. The audience tokens must name, if any.
+    "SUBSCRIBER_JWT_SECRET": "",
+    "SUBSCRIBER_JWT_PUBLIC_KEY": "",
+    "SUBSCRIBER_JWT_AUDIENCE": "",
+    # Dotted path of a callable (scope, source) -> bool, sync or async, asked about a private
+    # source no token covers (a host project's Django session, say).
+    "JOIN_AUTHORIZER": None,
 }
 
 # Settings that must be whole numbers of at least 1 (MAX_CONNECTIONS may also be None).
@@ -123,7 +135,32 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
     else:
         wrong = (origin_problem(origin) for origin in origins)
         problems += [f"RELAYMAN_ALLOWED_ORIGINS: {problem}" for problem in wrong if problem]
+    problems += _private_sources_problems()
     return [checks.Error(problem, id="relayman.E001") for problem in problems]
+
+
+def _private_sources_problems() -> list[str]:
+    problems = []
+    prefixes = default("PRIVATE_SOURCES")
+    if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) for p in prefixes):
+        problems.append(f"RELAYMAN_PRIVATE_SOURCES must be a list of prefixes; got {prefixes!r}")
+    elif subscriber_tokens.ANY_SOURCE in prefixes and len(prefixes) > 1:
+        problems.append("RELAYMAN_PRIVATE_SOURCES: write '*' alone, or list prefixes without it")
+    secret = default("SUBSCRIBER_JWT_SECRET")
+    if secret and (problem := subscriber_tokens.key_problem("HS256", secret)):
+        problems.append(f"RELAYMAN_SUBSCRIBER_JWT_SECRET: {problem}")
+    if path := default("SUBSCRIBER_JWT_PUBLIC_KEY"):
+        try:
+            subscriber_tokens.public_key_file(path)
+        except ValueError as wrong:
+            problems.append(f"RELAYMAN_SUBSCRIBER_JWT_PUBLIC_KEY: {wrong}")
+    authorizer = default("JOIN_AUTHORIZER")
+    if authorizer is not None:
+        try:
+            import_string(authorizer)
+        except ImportError as missing:
+            problems.append(f"RELAYMAN_JOIN_AUTHORIZER: {missing}")
+    return problems
 
 
 # Where the events body limit comes from, as every 413 names it (the view's and the server's).

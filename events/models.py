@@ -8,7 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from . import config, producer_keys
+from . import config, producer_keys, subscriber_tokens
 
 ANY_ORIGIN = "*"
 # Relay settings that make no sense at zero or below (a zero idle timeout closes every socket at
@@ -86,6 +86,13 @@ class RelaySettings(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Largest accepted WebSocket frame from a client, in bytes.",
     )
+    private_sources = models.TextField(
+        blank=True,
+        default="",
+        validators=[validate_prefixes],
+        help_text="Sources a socket may join only with a subscriber token (or the join "
+        "authorizer's yes): source prefixes, one per line, or * for every source.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     SINGLETON_PK = 1
@@ -123,6 +130,7 @@ class RelaySettings(models.Model):
             "IDLE_TIMEOUT": self.idle_timeout,
             "MAX_CHANNELS": self.max_channels,
             "MAX_FRAME_BYTES": self.max_frame_bytes,
+            "PRIVATE_SOURCES": producer_keys.parse_prefixes(self.private_sources) or None,
         }
         return {name: value for name, value in values.items() if value is not None}
 
@@ -164,4 +172,45 @@ class ProducerKey(models.Model):
             key_hash=self.key_hash,
             source_prefixes=producer_keys.parse_prefixes(self.source_prefixes),
             active=self.active,
+        )
+
+
+class SubscriberKey(models.Model):
+    """A key that verifies subscriber tokens whose `kid` header names it: added for rotation,
+    beside the server's RELAYMAN_SUBSCRIBER_JWT_SECRET and RELAYMAN_SUBSCRIBER_JWT_PUBLIC_KEY."""
+
+    key_id = models.CharField(
+        "key id",
+        max_length=64,
+        unique=True,
+        help_text="The kid header of the tokens this key verifies.",
+    )
+    algorithm = models.CharField(
+        max_length=5,
+        choices=[(name, name) for name in subscriber_tokens.ALGORITHMS],
+        default="HS256",
+        help_text="HS256: a shared secret. RS256 or ES256: the public key of a pair whose "
+        "private key signs the tokens.",
+    )
+    key = models.TextField(
+        help_text=f"HS256: the secret, at least {subscriber_tokens.MIN_SECRET_BYTES} bytes. "
+        "RS256 or ES256: the public key in PEM (-----BEGIN PUBLIC KEY-----).",
+    )
+    active = models.BooleanField(default=True, help_text="Untick to stop accepting its tokens.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key_id"]
+
+    def __str__(self) -> str:
+        return self.key_id
+
+    def clean(self):
+        problem = subscriber_tokens.key_problem(self.algorithm, self.key)
+        if problem:
+            raise ValidationError({"key": problem})
+
+    def record(self) -> subscriber_tokens.SubscriberKey:
+        return subscriber_tokens.SubscriberKey(
+            key_id=self.key_id, algorithm=self.algorithm, material=self.key, active=self.active
         )

@@ -3,21 +3,22 @@
 `events.config.get` and the producer-key check run on every POST and every socket frame, from
 async code: they may not query the database, let alone make a sync database call on the event
 loop. So a daemon thread reloads the mirror every `REFRESH_SECONDS` (one small query for the
-settings row, one for the keys), and a change saved in the admin reaches every process, on every
-node, about that soon. The same thread writes the keys' "last used" times: at most one UPDATE per
-key a minute, never on the request path.
+settings row, one each for the producer and the subscriber keys), and a change saved in the
+admin reaches every process, on every node, about that soon. The same thread writes the producer
+keys' "last used" times: at most one UPDATE per key a minute, never on the request path.
 """
 
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import close_old_connections
 
 from .producer_keys import KeyRecord
+from .subscriber_tokens import SubscriberKey
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Snapshot:
     settings: dict  # events.config name -> value saved in the admin
     keys: dict[str, KeyRecord]  # key id -> record
     last_used: dict[str, datetime]  # key id -> when it was last used, as stored
+    subscriber_keys: dict[str, SubscriberKey] = field(default_factory=dict)  # kid -> key
 
 
 EMPTY = Snapshot({}, {}, {})
@@ -116,6 +118,7 @@ def _step(failing: set[str]) -> None:
 def _load() -> Snapshot:
     # Imported here: this module is imported before the app registry is ready.
     from .models import ProducerKey, RelaySettings
+    from .models import SubscriberKey as StoredSubscriberKey
 
     row = RelaySettings.objects.filter(pk=RelaySettings.SINGLETON_PK).first()
     keys = list(ProducerKey.objects.all())
@@ -123,6 +126,7 @@ def _load() -> Snapshot:
         settings=row.overrides() if row else {},
         keys={k.key_id: k.record() for k in keys},
         last_used={k.key_id: k.last_used for k in keys if k.last_used},
+        subscriber_keys={k.key_id: k.record() for k in StoredSubscriberKey.objects.all()},
     )
 
 
@@ -144,6 +148,10 @@ def _log_changes(old: Snapshot | None, new: Snapshot) -> None:
     if old is None or old.keys != new.keys:
         active = sum(record.active for record in new.keys.values())
         logger.info("event=producer_keys total=%s active=%s", len(new.keys), active)
+    if (old.subscriber_keys if old else {}) != new.subscriber_keys:
+        active = sum(key.active for key in new.subscriber_keys.values())
+        total = len(new.subscriber_keys)
+        logger.info("event=subscriber_keys total=%s active=%s", total, active)
 
 
 def _failed(failing: set[str], what: str, exc: Exception) -> None:

@@ -260,6 +260,15 @@ RELAYMAN_MAX_CONNECTIONS = env_int("RELAYMAN_MAX_CONNECTIONS", None)
 # The bearer token GET /metrics asks for; unset, /metrics is open to anyone who reaches it.
 RELAYMAN_METRICS_TOKEN = os.environ.get("RELAYMAN_METRICS_TOKEN", "").strip() or None
 RELAYMAN_EPISODE_QUIET = env_int("RELAYMAN_EPISODE_QUIET", 10, unit="seconds")
+# Private sources and the keys of subscriber tokens (README, "Private sources"): each is judged
+# by events.config's system check, which relayman_project/asgi.py runs at the start.
+RELAYMAN_PRIVATE_SOURCES = tuple(env_list("RELAYMAN_PRIVATE_SOURCES"))
+RELAYMAN_SUBSCRIBER_JWT_SECRET = os.environ.get("RELAYMAN_SUBSCRIBER_JWT_SECRET", "")
+RELAYMAN_SUBSCRIBER_JWT_PUBLIC_KEY = os.environ.get(
+    "RELAYMAN_SUBSCRIBER_JWT_PUBLIC_KEY", ""
+).strip()
+RELAYMAN_SUBSCRIBER_JWT_AUDIENCE = os.environ.get("RELAYMAN_SUBSCRIBER_JWT_AUDIENCE", "").strip()
+RELAYMAN_JOIN_AUTHORIZER = os.environ.get("RELAYMAN_JOIN_AUTHORIZER", "").strip() or None
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)

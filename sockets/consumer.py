@@ -17,13 +17,25 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from events import config
+from events import config, private_sources
 from events.episodes import Episode
 from events.publishing import group_for
+from events.subscriber_tokens import TokenRefused
 
 from . import daphne_connection
+from .access import Access, without_token
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
-from .session import Close, CloseCode, Limits, Pong, Send, Session, Subscribe, Unsubscribe
+from .session import (
+    Authorize,
+    Close,
+    CloseCode,
+    Limits,
+    Pong,
+    Send,
+    Session,
+    Subscribe,
+    Unsubscribe,
+)
 from .tallies import client_close_code, tallies
 
 logger = logging.getLogger("sockets")
@@ -46,6 +58,7 @@ def current_limits() -> Limits:
         max_frame_bytes=config.get("MAX_FRAME_BYTES"),
         max_channels=config.get("MAX_CHANNELS"),
         idle_timeout=config.get("IDLE_TIMEOUT"),
+        private_sources=private_sources.prefixes(),
     )
 
 
@@ -59,6 +72,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     _idle_check: asyncio.Task | None = None
     _failure: str | None = None
     _closed_as: tuple[str, str] | None = None  # (reason, code) of a close the server started
+    _access: Access | None = None
 
     async def __call__(self, scope, receive, send):
         """Serve the socket; however it ends (disconnect, crash, server shutdown), clean up."""
@@ -121,10 +135,15 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         scope = self.scope
         serializer = negotiate_serializer(scope["query_string"])
         if serializer is None:
-            return await self._refuse("unsupported vsn", scope["query_string"].decode("latin-1"))
+            query = without_token(scope["query_string"].decode("latin-1"))
+            return await self._refuse("unsupported vsn", query)
         origin = header(scope["headers"], b"origin")
         if not origin_allowed(origin, config.get("ALLOWED_ORIGINS")):
             return await self._refuse("origin not allowed", origin)
+        try:
+            self._access = Access.of(scope)
+        except TokenRefused as refused:
+            return await self._refuse("invalid socket token", str(refused))
         self._loop = asyncio.get_running_loop()
         self.session = Session(serializer, self._loop.time())
         tallies.opened += 1
@@ -193,6 +212,11 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         elif not self.session.closing:
             self._watch_idle(limits)
 
+    async def socket_token_expiry(self, message):
+        """A channel's token (or the socket's) has expired: end what it allowed."""
+        await self._carry_out(self.session.check_expiry(self._loop.time()))
+        self._watch_expiry()
+
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""
         self.close_code = message.get("code")
@@ -218,11 +242,35 @@ class PhoenixSocket(AsyncWebsocketConsumer):
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
                 case Pong(payload):
                     await self._carry_out(self.session.sent(self._connection.pong(payload)) or ())
+                case Authorize():
+                    await self._authorize(action)
                 case Close(code, reason):
                     self._closed_as = (code.name.lower(), str(int(code)))
                     if self._failure is None:
                         self._log_closing(LOG_LEVELS.get(code, logging.WARNING), code, reason)
                     await self.close(int(code), reason)
+
+    async def _authorize(self, request: Authorize) -> None:
+        """Ask events for the verdict on joining a private source, and hand it to the session."""
+        grant = self._access.grant
+        verdict = await private_sources.authorize(self.scope, request.source, request.token, grant)
+        if verdict.allowed:
+            when = verdict.expires and Access.deadline(verdict.expires, self._loop)
+            actions = self.session.admit(request, when, verdict.by_socket, current_limits())
+            self._watch_expiry()
+        elif verdict.socket_expired:
+            actions = self.session.socket_token_expired()
+        else:
+            _unauthorized.occurred(detail=verdict.detail, peer=_peer(self.scope))
+            actions = self.session.refuse(request, verdict.detail)
+        await self._carry_out(actions)
+
+    def _watch_expiry(self) -> None:
+        """One timer, at the session's next token expiry (like the idle timer)."""
+        self._access.watch(self.session.next_expiry(), self._loop, self._token_expiry)
+
+    def _token_expiry(self) -> asyncio.Future:
+        return asyncio.ensure_future(self._handle({"type": "socket.token_expiry"}))
 
     async def _send(self, frame: str) -> None:
         """Send one text frame (each push comes here); the session counts it if the client lags."""
@@ -257,6 +305,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             self._idle_timer.cancel()
         if self._idle_check is not None:
             self._idle_check.cancel()
+        if self._access is not None:
+            self._access.cancel()
         if self.session is None:
             return
         left = self.session.leave_all()
@@ -315,6 +365,9 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 def _refusals(reason: str) -> Episode:
     quiet = config.default("EPISODE_QUIET")
     return Episode(logger, "handshake_refused", quiet=quiet, labels={"reason": reason})
+
+
+_unauthorized = Episode(logger, "join_unauthorized", quiet=config.default("EPISODE_QUIET"))
 
 
 def _peer(scope) -> str | None:

@@ -16,6 +16,7 @@ from enum import IntEnum
 from json import dumps
 
 from events.cloudevent import MAX_SOURCE_LENGTH
+from events.producer_keys import covers
 
 from .serializers import FrameError, Message, Serializer, close, error, reply
 from .tallies import tallies
@@ -44,6 +45,7 @@ class CloseCode(IntEnum):
     """
 
     IDLE_TIMEOUT = 4000
+    TOKEN_EXPIRED = 4001
     UNSUPPORTED_DATA = 4003
     INVALID_PAYLOAD = 4007
     TOO_SLOW = 4008
@@ -58,6 +60,7 @@ class Limits:
     max_frame_bytes: int
     max_channels: int
     idle_timeout: float
+    private_sources: tuple[str, ...] = ()  # prefixes; joining one takes an `Authorize` first
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,17 @@ class Close:
     reason: str
 
 
-Action = Send | Pong | Subscribe | Unsubscribe | Close
+@dataclass(frozen=True, slots=True)
+class Authorize:
+    """Decide whether this join of a private source may go ahead, then call `admit` or
+    `refuse`. `token` is the join payload's own, if it has one."""
+
+    message: Message
+    source: str
+    token: str | None
+
+
+Action = Send | Pong | Subscribe | Unsubscribe | Close | Authorize
 
 
 def source_of(topic: str) -> str | None:
@@ -121,13 +134,15 @@ def topic_problem(topic: str) -> str | None:
 class Session:
     """The joined sources of one socket, each with the join_ref of its current membership."""
 
-    __slots__ = ("serializer", "joined", "last_seen", "closing")
+    __slots__ = ("serializer", "joined", "last_seen", "closing", "expiries")
 
     def __init__(self, serializer: Serializer, now: float):
         self.serializer = serializer
         self.joined: dict[str, str | None] = {}
         self.last_seen = now  # when the client last sent anything (a frame or a ping)
         self.closing = False
+        # Private sources joined on a token: when it expires, and whether it is the socket's.
+        self.expiries: dict[str, tuple[float, bool]] = {}
 
     # What the client sends.
 
@@ -150,7 +165,7 @@ class Session:
         if message.topic == "phoenix" and message.event == "heartbeat":
             return [self._reply(message, "ok", {})]
         if message.event == "phx_join":
-            return self._join(message, limits.max_channels)
+            return self._join(message, limits)
         source = source_of(message.topic)
         if message.event == "phx_leave":
             return self._leave(message, source)
@@ -206,11 +221,65 @@ class Session:
         """Forget every membership (the socket is gone); the groups to leave."""
         actions = [Unsubscribe(source) for source in self.joined]
         self.joined.clear()
+        self.expiries.clear()
+        return actions
+
+    # Private sources: the consumer's verdict on an `Authorize`, and the tokens' expiries.
+
+    def admit(self, request: Authorize, expires: float | None, by_socket: bool, limits: Limits):
+        """Join as asked: the token that allowed it expires at `expires` (None: no token)."""
+        if self.closing:
+            return []
+        actions = self._enter(request.message, request.source, limits.max_channels)
+        if request.source in self.joined:
+            if expires is None:
+                self.expiries.pop(request.source, None)
+            else:
+                self.expiries[request.source] = (expires, by_socket)
+        return actions
+
+    def refuse(self, request: Authorize, detail: str) -> list[Action]:
+        """No token covers the source and the authorizer (if any) said no."""
+        if self.closing:
+            return []
+        actions: list[Action] = []
+        source = request.source
+        if source in self.joined:  # a refused rejoin ends the old membership all the same
+            self.expiries.pop(source, None)
+            ended = close(request.message.topic, self.joined.pop(source))
+            actions += [Unsubscribe(source), self._send(ended)]
+        tallies.joins["unauthorized"] += 1
+        response = {"reason": "unauthorized", "detail": detail}
+        return [*actions, self._reply(request.message, "error", response)]
+
+    def socket_token_expired(self) -> list[Action]:
+        """The socket's own token has expired while a channel needs it: phoenix.js reconnects,
+        fetching fresh params, on any close code but 1000."""
+        return self._close(CloseCode.TOKEN_EXPIRED, "token expired")
+
+    def next_expiry(self) -> float | None:
+        return min((when for when, _ in self.expiries.values()), default=None)
+
+    def check_expiry(self, now: float) -> list[Action]:
+        """End what expired tokens allowed: the socket if it was its own token, else each such
+        channel with a `phx_error` carrying its join_ref, on which phoenix.js rejoins."""
+        if self.closing:
+            return []
+        expired = [source for source, (when, _) in self.expiries.items() if when <= now]
+        if any(self.expiries[source][1] for source in expired):
+            return self.socket_token_expired()
+        actions = []
+        for source in expired:
+            del self.expiries[source]
+            join_ref = self.joined.pop(source)
+            topic = TOPIC_PREFIX + source
+            notice = Message(join_ref, join_ref, topic, "phx_error", {"reason": "token expired"})
+            actions += [Unsubscribe(source), self._send(notice)]
         return actions
 
     # One handler per kind of client message.
 
-    def _join(self, message: Message, max_channels: int) -> list[Action]:
+    def _join(self, message: Message, limits: Limits) -> list[Action]:
         problem = topic_problem(message.topic) or _join_payload_problem(message.payload)
         if problem is not None:
             tallies.joins["invalid"] += 1
@@ -219,6 +288,11 @@ class Session:
         if source is None:
             tallies.joins["unmatched_topic"] += 1
             return self._unmatched(message)
+        if limits.private_sources and covers(limits.private_sources, source):
+            return [Authorize(message, source, _token_of(message.payload))]
+        return self._enter(message, source, limits.max_channels)
+
+    def _enter(self, message: Message, source: str, max_channels: int) -> list[Action]:
         if source in self.joined:
             tallies.joins["ok"] += 1
             return self._rejoin(message, source)
@@ -242,6 +316,7 @@ class Session:
             # Nothing (or an older membership) to leave: Phoenix answers ok all the same.
             return [self._reply(message, "ok", {})]
         del self.joined[source]
+        self.expiries.pop(source, None)
         return [
             Unsubscribe(source),
             self._reply(message, "ok", {}),
@@ -268,6 +343,11 @@ class Session:
 def _join_ref(message: Message) -> str | None:
     # V1 clients before join_ref existed: the join's own ref identifies the membership.
     return message.join_ref if message.join_ref is not None else message.ref
+
+
+def _token_of(payload) -> str | None:
+    token = payload.get("token") if isinstance(payload, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def _join_payload_problem(payload) -> str | None:

@@ -18,6 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.support.admin_browser import USERNAME, AdminBrowser, create_superuser
 from tests.support.server import ROOT, Server
 from tests.support.sockets_client import TIMEOUT, PhoenixClient, new_source
 
@@ -236,3 +237,43 @@ async def read_line(process) -> str:
     if not line:
         raise AssertionError(f"phoenix.js exited: {(await process.stderr.read()).decode()}")
     return line.decode().strip()
+
+
+# Private sources decided by the host's join authorizer, from the browser's Django session
+
+
+async def join_with_cookie(host: Server, source: str, cookie: str | None) -> dict:
+    headers = {"Cookie": cookie} if cookie else {}
+    url = f"{host.ws_url}/relay/socket/websocket?vsn=2.0.0"
+    async with connect(url, proxy=None, additional_headers=headers) as ws:
+        client = PhoenixClient(ws, "2.0.0")
+        return (await client.request(f"source:{source}", "phx_join"))[4]
+
+
+@pytest.fixture(scope="module")
+def signed_in(host) -> str:
+    """The session cookie of a user signed in through the host's admin login page."""
+    create_superuser(host)
+    browser = AdminBrowser(host.url)
+    cookie = f"sessionid={browser.http.cookies['sessionid']}"
+    browser.close()
+    return cookie
+
+
+async def test_a_signed_in_session_joins_its_private_source_and_an_anonymous_one_does_not(
+    host, signed_in
+):
+    source = f"/shop/accounts/{USERNAME}/orders"
+
+    assert await join_with_cookie(host, source, signed_in) == {
+        "status": "ok",
+        "response": {"messages": []},
+    }
+    assert await join_with_cookie(host, source, None) == {
+        "status": "error",
+        "response": {"reason": "unauthorized", "detail": "no subscriber token covers this source"},
+    }
+    other = await join_with_cookie(host, "/shop/accounts/someone-else/orders", signed_in)
+    assert other["response"]["reason"] == "unauthorized"
+    public = await join_with_cookie(host, new_source(), None)
+    assert public["status"] == "ok"

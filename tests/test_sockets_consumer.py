@@ -11,7 +11,7 @@ from events import config
 from events.publishing import group_for, message_for
 from sockets.consumer import PhoenixSocket
 
-TUNABLES = {"IDLE_TIMEOUT": 60, "MAX_CHANNELS": 100, "MAX_FRAME_BYTES": 1024}
+TUNABLES = {"IDLE_TIMEOUT": 60, "MAX_CHANNELS": 100, "MAX_FRAME_BYTES": 1024, "PRIVATE_SOURCES": ()}
 
 
 @pytest.fixture(autouse=True)

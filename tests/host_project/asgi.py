@@ -7,6 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_project.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
@@ -17,11 +18,14 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # phoenix.js: new Socket("wss://<host>/relay/socket") connects to /relay/socket/websocket
-        "websocket": URLRouter(
-            [
-                path("relay/", URLRouter(websocket_urlpatterns)),
-                re_path("", SocketRouteNotFound()),  # any other path: refused, not a 500
-            ]
+        # Relayman: the auth stack gives its join authorizer scope["user"] (settings.py)
+        "websocket": AuthMiddlewareStack(
+            URLRouter(
+                [
+                    path("relay/", URLRouter(websocket_urlpatterns)),
+                    re_path("", SocketRouteNotFound()),  # any other path: refused, not a 500
+                ]
+            )
         ),
     }
 )

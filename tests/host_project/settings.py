@@ -62,6 +62,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 # Relayman: one process here; channels_redis's RedisPubSubChannelLayer for several.
 CHANNEL_LAYERS = {"default": {"BACKEND": "events.layers.EmbeddedChannelLayer"}}
+# Relayman: sources under /shop/accounts/ are for signed-in users, as the authorizer decides.
+RELAYMAN_PRIVATE_SOURCES = ["/shop/accounts/"]
+RELAYMAN_JOIN_AUTHORIZER = "tests.host_project.shop.authorizers.signed_in_owner"
 
 USE_TZ = True
 TIME_ZONE = "UTC"

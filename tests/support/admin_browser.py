@@ -17,6 +17,7 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SETTINGS_URL = "/admin/relayman_events/relaysettings/"  # redirects to the one row
 SETTINGS_FIELDS = (
     "allowed_origins",
+    "private_sources",
     "require_producer_keys",
     "max_event_bytes",
     "idle_timeout",
