@@ -44,6 +44,8 @@ class RelaySettingsAdmin(admin.ModelAdmin):
 def _describe(name: str, value) -> str:
     if name == "ALLOWED_ORIGINS":
         return ", ".join(value) if value else "any origin"
+    if name == "HISTORY_SOURCES":
+        return ", ".join(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

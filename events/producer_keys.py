@@ -95,12 +95,15 @@ def parse_prefixes(text: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
+def covers(prefixes: tuple[str, ...], source: str) -> bool:
+    """Whether a prefix (or `*` alone) covers `source`."""
+    return ANY_SOURCE in prefixes or source.startswith(prefixes)
+
+
 def uncovered(prefixes: tuple[str, ...], sources: Iterable[str]) -> list[str]:
     """The sources (each once, in order) that no prefix covers."""
-    if ANY_SOURCE in prefixes:
-        return []
     missing = []
     for source in sources:
-        if not source.startswith(prefixes) and source not in missing:
+        if not covers(prefixes, source) and source not in missing:
             missing.append(source)
     return missing

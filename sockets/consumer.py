@@ -21,9 +21,19 @@ from events import config
 from events.episodes import Episode
 from events.publishing import group_for
 
-from . import daphne_connection
+from . import catch_up, daphne_connection
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
-from .session import Close, CloseCode, Limits, Pong, Send, Session, Subscribe, Unsubscribe
+from .session import (
+    CatchUp,
+    Close,
+    CloseCode,
+    Limits,
+    Pong,
+    Send,
+    Session,
+    Subscribe,
+    Unsubscribe,
+)
 
 logger = logging.getLogger("sockets")
 
@@ -125,6 +135,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             return await self._refuse("origin not allowed", origin)
         self._loop = asyncio.get_running_loop()
         self.session = Session(serializer, self._loop.time())
+        self._already_sent = catch_up.AlreadySent()
         await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
         self._watch_idle(current_limits())
@@ -155,6 +166,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     async def relay_event(self, message):
         """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
+        if not self._already_sent.fresh(message["source"], message.get("mark")):
+            return
         frame = self.session.push(message["source"], message["event"], message["payload"])
         if frame is not None:
             await self._send(frame)
@@ -162,6 +175,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     async def relay_events(self, message):
         """A run of one batch's consecutive events of one source, pushed in their order."""
         source, session = message["source"], self.session
+        if not self._already_sent.fresh(source, message.get("mark")):
+            return
         for event, payload in message["events"]:
             frame = session.push(source, event, payload)
             if frame is None:
@@ -195,10 +210,13 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             match action:
                 case Send(frame):
                     await self._send(frame)
-                case Subscribe(source):
+                case Subscribe(source, request):
                     await self.channel_layer.group_add(group_for(source), self.channel_name)
                     logger.debug("event=join socket=%s source=%r", self.socket_id, source)
+                    if request is not None:
+                        await self._catch_up(source, request)
                 case Unsubscribe(source):
+                    self._already_sent.forget(source)
                     await self.channel_layer.group_discard(group_for(source), self.channel_name)
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
                 case Pong(payload):
@@ -207,6 +225,12 @@ class PhoenixSocket(AsyncWebsocketConsumer):
                     if self._failure is None:
                         self._log_closing(LOG_LEVELS.get(code, logging.WARNING), code, reason)
                     await self.close(int(code), reason)
+
+    async def _catch_up(self, source: str, request: CatchUp) -> None:
+        """Answer a join naming its last event (subscribed already): `sockets.catch_up`."""
+        kept = await catch_up.read(self.channel_layer, source, request.after)
+        self._already_sent.replied(source, kept)
+        await self._carry_out(self.session.caught_up(request.join, catch_up.events(kept)))
 
     async def _send(self, frame: str) -> None:
         """Send one text frame (each push comes here); the session counts it if the client lags."""
