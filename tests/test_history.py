@@ -9,7 +9,8 @@ from events.history import LocalHistory
 from events.history_entries import Kept, Limits
 from sockets.catch_up import AlreadySent
 from sockets.serializers import V2Serializer
-from sockets.session import CatchUp, Limits as SocketLimits, Send, Session, Subscribe
+from sockets.session import CatchUp, Send, Session, Subscribe
+from sockets.session import Limits as SocketLimits
 
 SOURCE = "/orders"
 
@@ -103,7 +104,9 @@ def test_a_gap_larger_than_the_reply_limits_is_not_recovered(clock):
     store = store_with(clock, 20, by_count)
     assert store.after(SOURCE, "e13", by_count) is None  # 6 events after it
     assert ids(store.after(SOURCE, "e14", by_count)) == ["e15", "e16", "e17", "e18", "e19"]
-    by_bytes = Limits(size=100, seconds=60, max_bytes=sum(len(kept(n).payload) for n in (17, 18, 19)))
+    by_bytes = Limits(
+        size=100, seconds=60, max_bytes=sum(len(kept(n).payload) for n in (17, 18, 19))
+    )
     assert store.after(SOURCE, "e15", by_bytes) is None
     assert ids(store.after(SOURCE, "e16", by_bytes)) == ["e17", "e18", "e19"]
 
@@ -182,8 +185,7 @@ def test_a_last_event_id_that_is_not_an_id_is_refused_naming_it(value):
         {
             "status": "error",
             "response": {
-                "reason": "last_event_id must be the id (a non-empty string) of the last "
-                "event seen"
+                "reason": "last_event_id must be the id (a non-empty string) of the last event seen"
             },
         }
     ]
