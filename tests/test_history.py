@@ -5,8 +5,11 @@ import json
 
 import pytest
 
+from events import config, history
 from events.history import LocalHistory
 from events.history_entries import Kept, Limits
+from events.layers import EmbeddedChannelLayer
+from events.publishing import group_for, publish
 from sockets.catch_up import AlreadySent
 from sockets.serializers import V2Serializer
 from sockets.session import CatchUp, Send, Session, Subscribe
@@ -219,3 +222,59 @@ def test_the_overlap_rule_leaves_other_sources_and_unmarked_messages_alone():
     assert not sent.fresh(SOURCE, "m1")
     sent.forget(SOURCE)
     assert sent.marks == {}
+
+
+# The settings, and publishing with history off and on.
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("HISTORY_SIZE", -1, "RELAYMAN_HISTORY_SIZE must be a whole number, 0 or more; got -1"),
+        ("HISTORY_SIZE", 0, None),
+        ("HISTORY_SECONDS", 0, "RELAYMAN_HISTORY_SECONDS must be a whole number, 1 or more"),
+        ("HISTORY_SOURCES", [], "RELAYMAN_HISTORY_SOURCES must list at least one source prefix"),
+        ("HISTORY_SOURCES", ["*", "/a"], "RELAYMAN_HISTORY_SOURCES must be '*' alone"),
+        ("HISTORY_SOURCES", "/a", "RELAYMAN_HISTORY_SOURCES must be a list of source prefixes"),
+        ("HISTORY_SOURCES", ["/a/", "/b"], None),
+    ],
+)
+def test_history_settings_are_judged_by_the_system_check(settings, name, value, problem):
+    setattr(settings, f"RELAYMAN_{name}", value)
+    errors = config.check_settings()
+    if problem is None:
+        assert errors == []
+    else:
+        [error] = errors
+        assert error.msg.startswith(problem), error.msg
+
+
+async def published(layer, source: str, count: int) -> list[dict]:
+    channel = await layer.new_channel()
+    await layer.group_add(group_for(source), channel)
+    await publish([{"id": f"e{n}", "source": source, "type": "t"} for n in range(count)], layer)
+    return [await layer.receive(channel)]
+
+
+async def test_with_history_off_messages_carry_no_mark_and_nothing_is_kept(settings):
+    settings.RELAYMAN_HISTORY_SIZE = 0
+    layer = EmbeddedChannelLayer()
+    [message] = await published(layer, SOURCE, 2)
+    assert "mark" not in message
+    assert await history.after(layer, group_for(SOURCE), SOURCE, "e0") is None
+
+
+async def test_with_history_on_for_a_prefix_its_sources_keep_events_under_the_messages_mark(
+    settings,
+):
+    settings.RELAYMAN_HISTORY_SIZE = 10
+    settings.RELAYMAN_HISTORY_SOURCES = ["/kept/"]
+    layer = EmbeddedChannelLayer()
+    [message] = await published(layer, "/kept/a", 3)
+    kept = await history.after(layer, group_for("/kept/a"), "/kept/a", "e0")
+    assert [(entry.mark, entry.event_id) for entry in kept] == [
+        (message["mark"], "e1"),
+        (message["mark"], "e2"),
+    ]
+    [other] = await published(layer, "/other", 1)
+    assert "mark" not in other
