@@ -46,6 +46,8 @@ def _describe(name: str, value) -> str:
         return ", ".join(value) if value else "any origin"
     if name == "PRIVATE_SOURCES":
         return ", ".join(value) if value else "none: every source is public"
+    if name == "HISTORY_SOURCES":
+        return ", ".join(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

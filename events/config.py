@@ -21,6 +21,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from . import snapshot, subscriber_tokens
+from .producer_keys import ANY_SOURCE
 
 DEFAULTS = {
     # Largest accepted POST /events body in bytes (one event or a whole batch).
@@ -57,6 +58,11 @@ DEFAULTS = {
     # Dotted path of a callable (scope, source) -> bool, sync or async, asked about a private
     # source no token covers (a host project's Django session, say).
     "JOIN_AUTHORIZER": None,
+    # Catch-up on rejoin (events.history): events kept per source (0: off), the longest one is
+    # kept in seconds, and the source prefixes that keep history ("*" alone: every source).
+    "HISTORY_SIZE": 0,
+    "HISTORY_SECONDS": 300,
+    "HISTORY_SOURCES": ("*",),
 }
 
 # Settings that must be whole numbers of at least 1 (MAX_CONNECTIONS may also be None).
@@ -69,6 +75,7 @@ POSITIVE = (
     "HEADER_TIMEOUT",
     "BODY_TIMEOUT",
     "MAX_CONNECTIONS",
+    "HISTORY_SECONDS",
 )
 
 # (the snapshot the values were merged from, the merged values): replaced, never mutated.
@@ -114,6 +121,17 @@ def origin_problem(origin: str) -> str | None:
     )
 
 
+def history_sources_problem(prefixes) -> str | None:
+    """Why a value cannot be the list of source prefixes that keep history, if so."""
+    if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) for p in prefixes):
+        return f"must be a list of source prefixes; got {prefixes!r}"
+    if not prefixes:
+        return "must list at least one source prefix, or '*' for every source"
+    if ANY_SOURCE in prefixes and len(prefixes) > 1:
+        return "must be '*' alone (every source), or prefixes without it"
+    return None
+
+
 @checks.register("relayman")
 def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
     """The RELAYMAN_ settings a project sets, judged before anything is served with them."""
@@ -129,6 +147,12 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
     token = default("METRICS_TOKEN")
     if token is not None and not (isinstance(token, str) and token.strip()):
         problems.append("RELAYMAN_METRICS_TOKEN must be a non-empty string, or None (no token)")
+    size = default("HISTORY_SIZE")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        problems.append(f"RELAYMAN_HISTORY_SIZE must be a whole number, 0 or more; got {size!r}")
+    problem = history_sources_problem(default("HISTORY_SOURCES"))
+    if problem:
+        problems.append(f"RELAYMAN_HISTORY_SOURCES {problem}")
     origins = default("ALLOWED_ORIGINS")
     if not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins):
         problems.append(f"RELAYMAN_ALLOWED_ORIGINS must be a list of origins; got {origins!r}")

@@ -13,7 +13,13 @@ from . import config, producer_keys, subscriber_tokens
 ANY_ORIGIN = "*"
 # Relay settings that make no sense at zero or below (a zero idle timeout closes every socket at
 # once): refused by the admin's form and, whoever writes the row, by the database.
-POSITIVE_FIELDS = ("max_event_bytes", "idle_timeout", "max_channels", "max_frame_bytes")
+POSITIVE_FIELDS = (
+    "max_event_bytes",
+    "idle_timeout",
+    "max_channels",
+    "max_frame_bytes",
+    "history_seconds",
+)
 
 
 def parse_origins(text: str) -> list[str]:
@@ -93,6 +99,27 @@ class RelaySettings(models.Model):
         help_text="Sources a socket may join only with a subscriber token (or the join "
         "authorizer's yes): source prefixes, one per line, or * for every source.",
     )
+    history_size = models.PositiveIntegerField(
+        "history size",
+        null=True,
+        blank=True,
+        help_text="Events kept per source for clients catching up after a reconnect; 0 is off.",
+    )
+    history_seconds = models.PositiveIntegerField(
+        "history age",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Seconds an event is kept at most for clients catching up.",
+    )
+    history_sources = models.TextField(
+        "history source prefixes",
+        blank=True,
+        default="",
+        validators=[validate_prefixes],
+        help_text="One per line: the sources starting with one of them keep history; * alone "
+        "means every source.",
+    )
     updated = models.DateTimeField(auto_now=True)
 
     SINGLETON_PK = 1
@@ -131,6 +158,9 @@ class RelaySettings(models.Model):
             "MAX_CHANNELS": self.max_channels,
             "MAX_FRAME_BYTES": self.max_frame_bytes,
             "PRIVATE_SOURCES": producer_keys.parse_prefixes(self.private_sources) or None,
+            "HISTORY_SIZE": self.history_size,
+            "HISTORY_SECONDS": self.history_seconds,
+            "HISTORY_SOURCES": producer_keys.parse_prefixes(self.history_sources) or None,
         }
         return {name: value for name, value in values.items() if value is not None}
 

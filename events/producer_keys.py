@@ -95,9 +95,9 @@ def parse_prefixes(text: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-def covers(prefixes: tuple[str, ...], source: str) -> bool:
-    """Whether one of the prefixes (or `*` among them) covers `source`."""
-    return ANY_SOURCE in prefixes or source.startswith(prefixes)
+def covers(prefixes: tuple[str, ...] | list[str], source: str) -> bool:
+    """Whether a prefix (or `*` alone) covers `source`; settings may list prefixes in a list."""
+    return ANY_SOURCE in prefixes or source.startswith(tuple(prefixes))
 
 
 def uncovered(prefixes: tuple[str, ...], sources: Iterable[str]) -> list[str]:

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from channels.layers import get_channel_layer
 
-from . import metrics
+from . import history, metrics
 from .cloudevent import InvalidEvent
 from .layers import EmbeddedChannelLayer
 from .redis_layer import UNAVAILABLE
@@ -33,6 +33,8 @@ MESSAGE_TYPE = "relay.event"
 # Consecutive events of one source from one batch, in order:
 # {"type": RUN_MESSAGE_TYPE, "source": s, "events": [[type, json], ...]}.
 RUN_MESSAGE_TYPE = "relay.events"
+# Either carries "mark" too when its source keeps history (events.history): the same mark as
+# the kept events it relays, so a socket catching up pushes each event once.
 
 
 @lru_cache(maxsize=4096)
@@ -136,7 +138,11 @@ async def publish(events: list[dict], channel_layer=None) -> list[str]:
     for source, run in itertools.groupby(pairs, key=lambda pair: pair[0]["source"]):
         run = list(run)
         message = message_for(*run[0]) if len(run) == 1 else run_message_for(source, run)
-        if not await _send(layer, group_for(source), message):
+        kept = None
+        if history.keeps(source):
+            message["mark"] = history.new_mark()
+            kept = history.kept_from(message["mark"], run)
+        if not await _send(layer, group_for(source), message, kept):
             raise LayerUnavailable(published, len(events))
         published += len(run)
     return payloads
@@ -162,12 +168,16 @@ async def can_publish(channel_layer=None) -> bool:
     return await _send(channel_layer or get_channel_layer(), PROBE_GROUP, {"type": "relay.probe"})
 
 
-async def _send(layer, group: str, message: dict) -> bool:
-    """`group_send`, or False when the layer is unavailable."""
+async def _send(layer, group: str, message: dict, kept: list | None = None) -> bool:
+    """`group_send` (keeping `kept` in history too, if given), or False when the layer is
+    unavailable."""
     global _failures
     try:
         async with asyncio.timeout(PUBLISH_TIMEOUT):
-            await layer.group_send(group, message)
+            if kept is None:
+                await layer.group_send(group, message)
+            else:
+                await history.send(layer, group, message, kept)
     except (*UNAVAILABLE, TimeoutError) as exc:
         if not _failures:
             logger.warning(

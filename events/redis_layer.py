@@ -81,11 +81,45 @@ class _ResilientShard(RedisSingleShardConnection):
         super().__init__({"retry": Retry(NoBackoff(), 1), **host}, channel_layer)
         self._pending: set[str] = set()
         self._outage: str | None = None
+        # Channels Redis has confirmed subscribing, and who waits for a confirmation.
+        self._confirmed: set[str] = set()
+        self._confirming: dict[str, list[asyncio.Future]] = {}
+
+    async def confirmed(self, channel: str) -> None:
+        """Return once Redis has confirmed subscribing to `channel`: from then on, every message
+        published to it reaches this process (history catch-up reads only after that)."""
+        if self._outage is not None:
+            raise ConnectionError(f"Redis is unreachable: {self._outage}")
+        if channel in self._confirmed:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._confirming.setdefault(channel, []).append(waiter)
+        try:
+            await waiter
+        finally:
+            waiters = self._confirming.get(channel, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._confirming.pop(channel, None)
+
+    def _note_subscription(self, message: dict) -> None:
+        """Record a (un)subscribe confirmation and wake whoever waits for it."""
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if message["type"] != "subscribe":
+            self._confirmed.discard(channel)
+            return
+        self._confirmed.add(channel)
+        for waiter in self._confirming.pop(channel, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def subscribe(self, channel):
         await self._now_or_later(super().subscribe, channel)
 
     async def unsubscribe(self, channel):
+        self._confirmed.discard(channel)  # a subscription made again waits for its own
         await self._now_or_later(super().unsubscribe, channel)
 
     async def _now_or_later(self, change, channel: str) -> None:
@@ -103,10 +137,13 @@ class _ResilientShard(RedisSingleShardConnection):
                     await self._replay_pending()
                 if self._pubsub.subscribed:
                     message = await self._pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=0.1
+                        ignore_subscribe_messages=False, timeout=0.1
                     )
                     self._restored()
-                    if message is not None:
+                    kind = message and message["type"]
+                    if kind in ("subscribe", "unsubscribe"):
+                        self._note_subscription(message)
+                    elif kind == "message":
                         self._receive_message(message)
                         await self.channel_layer.admit_waiting()
                         await asyncio.sleep(0)  # let the sockets it woke take it
@@ -136,6 +173,7 @@ class _ResilientShard(RedisSingleShardConnection):
             )
 
     def _lost(self, exc: BaseException) -> None:
+        self._confirmed.clear()  # redis-py subscribes again on its new connection
         if self._outage is None:
             self._outage = str(exc)
             logger.warning(
@@ -219,6 +257,14 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
 
 class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """`RedisPubSubChannelLayer` whose subscriptions survive Redis going away and coming back."""
+
+    async def subscribed(self, group: str) -> None:
+        """Return once Redis confirms this process's subscription to `group` (joined first)."""
+        if not INTERNALS_KNOWN:
+            return
+        layer = self._get_layer()
+        channel = layer._get_group_channel_name(group)
+        await layer._get_shard(channel).confirmed(channel)
 
     def _get_layer(self):
         if not INTERNALS_KNOWN:

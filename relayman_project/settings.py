@@ -269,6 +269,13 @@ RELAYMAN_SUBSCRIBER_JWT_PUBLIC_KEY = os.environ.get(
 ).strip()
 RELAYMAN_SUBSCRIBER_JWT_AUDIENCE = os.environ.get("RELAYMAN_SUBSCRIBER_JWT_AUDIENCE", "").strip()
 RELAYMAN_JOIN_AUTHORIZER = os.environ.get("RELAYMAN_JOIN_AUTHORIZER", "").strip() or None
+# Catch-up on rejoin: events kept per source (0: off), for at most so many seconds, for the
+# sources under these prefixes (comma-separated; "*" alone: every source).
+RELAYMAN_HISTORY_SIZE = env_int("RELAYMAN_HISTORY_SIZE", 0, minimum=0, maximum=100_000)
+RELAYMAN_HISTORY_SECONDS = env_int(
+    "RELAYMAN_HISTORY_SECONDS", 300, maximum=7 * 24 * 3600, unit="seconds"
+)
+RELAYMAN_HISTORY_SOURCES = env_list("RELAYMAN_HISTORY_SOURCES", "*")
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)

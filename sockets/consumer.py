@@ -22,11 +22,12 @@ from events.episodes import Episode
 from events.publishing import group_for
 from events.subscriber_tokens import TokenRefused
 
-from . import daphne_connection
+from . import catch_up, daphne_connection
 from .access import Access, without_token
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .session import (
     Authorize,
+    CatchUp,
     Close,
     CloseCode,
     Limits,
@@ -147,6 +148,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         self._loop = asyncio.get_running_loop()
         self.session = Session(serializer, self._loop.time())
         tallies.opened += 1
+        self._already_sent = catch_up.AlreadySent()
         await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
         self._watch_idle(current_limits())
@@ -177,6 +179,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     async def relay_event(self, message):
         """A published event (events.publishing.MESSAGE_TYPE) for a source this socket joined."""
+        if not self._already_sent.fresh(message["source"], message.get("mark")):
+            return
         frame = self.session.push(message["source"], message["event"], message["payload"])
         if frame is not None:
             await self._send(frame)
@@ -187,6 +191,8 @@ class PhoenixSocket(AsyncWebsocketConsumer):
     async def relay_events(self, message):
         """A run of one batch's consecutive events of one source, pushed in their order."""
         source, session, events = message["source"], self.session, message["events"]
+        if not self._already_sent.fresh(source, message.get("mark")):
+            return
         written = 0
         for event, payload in events:
             frame = session.push(source, event, payload)
@@ -232,12 +238,15 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             match action:
                 case Send(frame):
                     await self._send(frame)
-                case Subscribe(source):
+                case Subscribe(source, request):
                     await self.channel_layer.group_add(group_for(source), self.channel_name)
                     tallies.channels_joined += 1
                     logger.debug("event=join socket=%s source=%r", self.socket_id, source)
+                    if request is not None:
+                        await self._catch_up(source, request)
                 case Unsubscribe(source):
                     tallies.channels_joined -= 1
+                    self._already_sent.forget(source)
                     await self.channel_layer.group_discard(group_for(source), self.channel_name)
                     logger.debug("event=leave socket=%s source=%r", self.socket_id, source)
                 case Pong(payload):
@@ -271,6 +280,12 @@ class PhoenixSocket(AsyncWebsocketConsumer):
 
     def _token_expiry(self) -> asyncio.Future:
         return asyncio.ensure_future(self._handle({"type": "socket.token_expiry"}))
+
+    async def _catch_up(self, source: str, request: CatchUp) -> None:
+        """Answer a join naming its last event (subscribed already): `sockets.catch_up`."""
+        kept = await catch_up.read(self.channel_layer, source, request.after)
+        self._already_sent.replied(source, kept)
+        await self._carry_out(self.session.caught_up(request.join, catch_up.events(kept)))
 
     async def _send(self, frame: str) -> None:
         """Send one text frame (each push comes here); the session counts it if the client lags."""

@@ -78,10 +78,20 @@ class Pong:
 
 
 @dataclass(frozen=True, slots=True)
+class CatchUp:
+    """Read the source's history after the event with id `after`, then answer `join` with
+    `Session.caught_up`."""
+
+    after: str
+    join: Message
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Add the socket to the group of this source."""
+    """Add the socket to the group of this source (then catch up, if asked)."""
 
     source: str
+    catch_up: CatchUp | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +227,14 @@ class Session:
         reason = f"no frame received for {limits.idle_timeout}s (idle timeout)"
         return self._close(CloseCode.IDLE_TIMEOUT, reason)
 
+    def caught_up(self, join: Message, events: list | None) -> list[Action]:
+        """The reply to a join that named its last event: the events after it, oldest first,
+        or None when they could not all be found (the client resyncs from its backend)."""
+        if self.closing:
+            return []
+        response = {"messages": events or [], "recovered": events is not None}
+        return [self._reply(join, "ok", response)]
+
     def leave_all(self) -> list[Unsubscribe]:
         """Forget every membership (the socket is gone); the groups to leave."""
         actions = [Unsubscribe(source) for source in self.joined]
@@ -299,16 +317,27 @@ class Session:
         if len(self.joined) >= max_channels:
             tallies.joins["too_many_channels"] += 1
             return [self._reply(message, "error", {"reason": "too many channels joined"})]
+        after = _last_event_id(message.payload)
+        if isinstance(after, Problem):
+            tallies.joins["invalid"] += 1
+            return [self._reply(message, "error", {"reason": after.reason})]
         tallies.joins["ok"] += 1
         self.joined[source] = _join_ref(message)
+        if after is not None:
+            return [Subscribe(source, CatchUp(after, message))]
         return [Subscribe(source), self._reply(message, "ok", {"messages": []})]
 
     def _rejoin(self, message: Message, source: str) -> list[Action]:
         # The old membership ends with its own phx_close; the group membership itself carries
-        # on, so no event is lost or delivered twice in between.
+        # on, so no event is lost or delivered twice in between: a client catching up has
+        # missed nothing.
+        after = _last_event_id(message.payload)
+        if isinstance(after, Problem):
+            return [self._reply(message, "error", {"reason": after.reason})]
         ended = self._send(close(message.topic, self.joined[source]))
         self.joined[source] = _join_ref(message)
-        return [ended, self._reply(message, "ok", {"messages": []})]
+        response = {"messages": []} if after is None else {"messages": [], "recovered": True}
+        return [ended, self._reply(message, "ok", response)]
 
     def _leave(self, message: Message, source: str | None) -> list[Action]:
         current = self.joined.get(source, message.join_ref)
@@ -348,6 +377,21 @@ def _join_ref(message: Message) -> str | None:
 def _token_of(payload) -> str | None:
     token = payload.get("token") if isinstance(payload, dict) else None
     return token if isinstance(token, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    reason: str
+
+
+def _last_event_id(payload) -> str | Problem | None:
+    """The id of the last event a joining client saw (`last_event_id`), if it names one."""
+    if not isinstance(payload, dict) or payload.get("last_event_id") is None:
+        return None
+    after = payload["last_event_id"]
+    if not isinstance(after, str) or not after:
+        return Problem("last_event_id must be the id (a non-empty string) of the last event seen")
+    return after
 
 
 def _join_payload_problem(payload) -> str | None:
