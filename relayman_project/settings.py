@@ -258,6 +258,10 @@ RELAYMAN_BODY_TIMEOUT = env_int("RELAYMAN_BODY_TIMEOUT", 30, unit="seconds")
 # descriptor limit.
 RELAYMAN_MAX_CONNECTIONS = env_int("RELAYMAN_MAX_CONNECTIONS", None)
 RELAYMAN_EPISODE_QUIET = env_int("RELAYMAN_EPISODE_QUIET", 10, unit="seconds")
+# Seconds over which the server closes its sockets after SIGTERM: relayman_project/server_drain.py.
+RELAYMAN_DRAIN_SECONDS = env_int(
+    "RELAYMAN_DRAIN_SECONDS", 10, minimum=0, maximum=3600, unit="seconds"
+)
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)

@@ -21,7 +21,7 @@ from events import config
 from events.episodes import Episode
 from events.publishing import group_for
 
-from . import daphne_connection
+from . import daphne_connection, drain
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .session import Close, CloseCode, Limits, Pong, Send, Session, Subscribe, Unsubscribe
 
@@ -31,7 +31,12 @@ ABNORMAL_CLOSURE = 1006  # RFC 6455 §7.1.5: the connection ended without a clos
 
 # How loudly each of the server's closes is logged: a quiet client is ordinary. A socket's routine
 # lines (connect, join, leave, close) are DEBUG: at INFO, 20,000 sockets would write 40,000 lines.
-LOG_LEVELS = {CloseCode.IDLE_TIMEOUT: logging.INFO, CloseCode.SERVER_ERROR: logging.ERROR}
+# A drain's closes are counted in the server's own lines.
+LOG_LEVELS = {
+    CloseCode.IDLE_TIMEOUT: logging.INFO,
+    CloseCode.SERVER_ERROR: logging.ERROR,
+    CloseCode.SERVICE_RESTART: logging.DEBUG,
+}
 
 _socket_ids = itertools.count(1)
 
@@ -128,6 +133,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
         self._watch_idle(current_limits())
+        drain.opened(self)
         if self._connection is None:
             push = "asgi"
         else:
@@ -180,6 +186,13 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             await self._carry_out(actions)
         elif not self.session.closing:
             self._watch_idle(limits)
+
+    async def drain(self) -> None:
+        """The server is going away (`sockets.drain`): close as the session says, in turn."""
+        await self._handle({"type": "socket.drain"})
+
+    async def socket_drain(self, message):
+        await self._carry_out(self.session.drain())
 
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""
@@ -241,6 +254,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             self._idle_timer.cancel()
         if self._idle_check is not None:
             self._idle_check.cancel()
+        drain.closed(self)
         if self.session is None:
             return
         left = self.session.leave_all()
