@@ -30,7 +30,7 @@ from twisted.internet import reactor
 from events import config
 from events.episodes import Episode
 
-from . import server_connections, server_internals
+from . import server_access_log, server_connections, server_internals
 from .server_http import Edge, EdgeHTTPFactory
 from .server_requests import RequestRules
 
@@ -43,6 +43,7 @@ class Server(daphne.server.Server):
     edge: Edge | None = None  # set by `run()` when the internals are the tested ones
 
     def run(self):
+        self.action_logger = server_access_log.through_logging(self.action_logger)
         problems = server_internals.problems()
         if problems:
             logger.warning(

@@ -306,14 +306,14 @@ def _field_value(text: str):
     return None if text == "None" else text
 
 
-# daphne's access log (bin/serve): three lines per socket and one per request, in daphne's own
-# text format whatever LOG_FORMAT says; off by default, Relayman logs what goes wrong itself.
+# daphne's access log (bin/serve): three lines per socket and one per request, written through
+# logging as `relayman.access` (relayman_project/server_access_log.py), so LOG_FORMAT applies to
+# them too; off by default, Relayman logs what goes wrong itself.
 RELAYMAN_ACCESS_LOG = env_bool("RELAYMAN_ACCESS_LOG", False)
-if RELAYMAN_ACCESS_LOG and LOG_FORMAT == "json":
-    raise ImproperlyConfigured(
-        "RELAYMAN_ACCESS_LOG=true writes daphne's access lines as text, which LOG_FORMAT=json "
-        "cannot turn into JSON: leave RELAYMAN_ACCESS_LOG off with LOG_FORMAT=json"
-    )
+
+# Python's warnings (a library's UserWarning, say) go through logging too, as `py.warnings`: under
+# LOG_FORMAT=json they are JSON lines like the rest, not text on stderr.
+logging.captureWarnings(True)
 
 LOGGING = {
     "version": 1,
