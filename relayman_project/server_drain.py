@@ -7,9 +7,9 @@ So, as Phoenix's socket drainer does (batches of sockets at an interval, within 
 - at once, `/readyz` answers 503 (`events.health`) and a new WebSocket is refused with a 503
   (`server_requests`), so that load balancers send new clients to other nodes; HTTP requests,
   `POST /events` included, are still served;
-- the open sockets are closed a batch every `BATCH_INTERVAL` seconds, oldest first, spread
-  evenly over RELAYMAN_DRAIN_SECONDS: each gets a `phx_error` per joined channel and close code
-  1012 (`sockets.session.Session.drain`), and phoenix.js reconnects, to another node;
+- the open sockets are closed a batch every half second (`sockets.drain`), oldest first,
+  spread evenly over RELAYMAN_DRAIN_SECONDS: each gets a `phx_error` per joined channel and
+  close code 1012 (`sockets.session.Session.drain`), and phoenix.js reconnects, to another node;
 - the process exits as soon as no socket is open and no request is in flight, or at the
   deadline, `GRACE_SECONDS` after the drain time, whatever is left;
 - a second SIGTERM, or a SIGINT, exits at once.
@@ -18,7 +18,6 @@ One INFO line when the drain begins and one when it ends, with the counts and th
 """
 
 import logging
-import math
 import signal
 import time
 
@@ -29,19 +28,8 @@ from sockets import drain as open_sockets
 
 logger = logging.getLogger("relayman.server")
 
-BATCH_INTERVAL = 0.5  # seconds between two batches of closes
 GRACE_SECONDS = 5  # after the last batch, for closes and requests to finish
 CHECK_INTERVAL = 0.1  # seconds between two looks at whether anything is left
-
-
-def rounds(seconds: float) -> int:
-    """How many batches a drain of `seconds` closes its sockets in."""
-    return max(1, int(seconds / BATCH_INTERVAL))
-
-
-def batch_size(waiting: int, rounds_left: int) -> int:
-    """The sockets to close now, for the `waiting` ones to be spread over the rounds left."""
-    return math.ceil(waiting / rounds_left) if rounds_left > 0 else waiting
 
 
 class Drain:
@@ -50,7 +38,7 @@ class Drain:
     def __init__(self, server, seconds: int):
         self.server = server
         self.seconds = seconds
-        self.rounds = rounds(seconds)
+        self.rounds = open_sockets.rounds(seconds)
         self.interval = seconds / self.rounds
         self.started: float | None = None
         self.asked: set = set()  # the sockets told to close
@@ -94,7 +82,8 @@ class Drain:
         if self.ended:
             return
         waiting = open_sockets.count() - sum(1 for s in self.asked if open_sockets.is_open(s))
-        batch = open_sockets.oldest(batch_size(waiting, self.rounds - index), self.asked)
+        size = open_sockets.batch_size(waiting, self.rounds - index)
+        batch = open_sockets.oldest(size, self.asked)
         self.asked.update(batch)
         open_sockets.drain(batch)
         logger.debug(

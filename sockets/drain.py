@@ -8,7 +8,10 @@ between processes: each node drains its own sockets.
 """
 
 import asyncio
+import math
 from typing import Protocol
+
+BATCH_INTERVAL = 0.5  # seconds between two batches of closes
 
 
 class Drainable(Protocol):
@@ -45,6 +48,19 @@ def oldest(limit: int, skip: set) -> list[Drainable]:
         if socket not in skip:
             batch.append(socket)
     return batch
+
+
+def rounds(seconds: float) -> int:
+    """How many batches a drain of `seconds` closes its sockets in: one every BATCH_INTERVAL."""
+    return max(1, int(seconds / BATCH_INTERVAL))
+
+
+def batch_size(waiting: int, rounds_left: int) -> int:
+    """The sockets to close now, for the `waiting` ones to be spread evenly over the rounds left.
+
+    A few sockets close one per batch, and the drain ends early; Phoenix's drainer has a fixed
+    batch size instead, which ends a small drain in one batch and a large one past its time."""
+    return math.ceil(waiting / rounds_left) if rounds_left > 0 else waiting
 
 
 def drain(sockets: list[Drainable]) -> None:
