@@ -4,7 +4,9 @@ its sockets are spread over the drain time."""
 import json
 
 import pytest
+from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 
+from sockets.daphne_protocol import WebSocketProtocol
 from sockets.drain import BATCH_INTERVAL, batch_size, rounds
 from sockets.serializers import V1Serializer, V2Serializer
 from sockets.session import RESTARTING, Close, CloseCode, Send, Session
@@ -72,3 +74,21 @@ def test_batches_spread_the_sockets_evenly_over_the_rounds_left():
         waiting -= sizes[-1]
     assert waiting == 0 and max(sizes) - min(sizes) <= 1
     assert batch_size(3, 20) == 1  # a few sockets close one per batch, the drain ends early
+
+
+@pytest.mark.parametrize(("known", "sent"), [(True, 1012), (False, 4012)])
+def test_daphnes_protocol_sends_1012_which_autobahn_refuses_an_application(
+    monkeypatch, known, sent
+):
+    """autobahn's sendClose takes 1000 and 3000-4999 only; with other versions, the 4xxx twin."""
+    protocol = WebSocketProtocol()
+    protocol.state = protocol.STATE_OPEN
+    protocol.internals_known, protocol.failedByMe = known, False
+    frames = []
+    monkeypatch.setattr(
+        AutobahnProtocol,
+        "sendCloseFrame",
+        lambda self, code, reasonUtf8=None, isReply=False: frames.append((code, isReply)),
+    )
+    protocol.serverClose(code=int(CloseCode.SERVICE_RESTART))
+    assert frames == [(sent, False)]
