@@ -21,6 +21,7 @@ import logging
 import signal
 import time
 
+from daphne.http_protocol import WebRequest
 from twisted.internet import reactor
 
 from events import health
@@ -111,12 +112,11 @@ class Drain:
             reactor.callLater(CHECK_INTERVAL, self._check)
 
     def _requests(self) -> int:
-        """HTTP requests in flight: daphne's connections not yet finished, sockets apart."""
-        connections = self.server.connections
+        """HTTP requests in flight: daphne's requests not yet finished."""
         return sum(
             1
-            for protocol, details in connections.items()
-            if "disconnected" not in details and not hasattr(protocol, "sendCloseFrame")
+            for protocol, details in self.server.connections.items()
+            if isinstance(protocol, WebRequest) and "disconnected" not in details
         )
 
     def end(self, reason: str) -> None:

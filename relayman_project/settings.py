@@ -294,15 +294,16 @@ class KeyValueJsonFormatter(pythonjsonlogger.json.JsonFormatter):
 
 
 def _field_value(text: str):
-    """`code=4008` is a number, `reason='too slow'` the string the repr spells, `None` null."""
-    if text.isdigit():
-        return int(text)
+    """`code=4008` is a number (`seconds=15:` too, ending its clause), `reason='too slow'` the
+    string the repr spells, `None` null."""
     if text[:1] in "'\"[":
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):  # a quote the message never closed
             return text
     text = text.rstrip(":,")  # a bare value ending its clause
+    if text.isdigit():
+        return int(text)
     return None if text == "None" else text
 
 

@@ -133,14 +133,18 @@ async def _status_if(http: httpx.AsyncClient, path: str, status: int):
 
 
 async def test_the_deadline_ends_a_drain_a_request_holds_up(make_server):
-    server = make_server(env={"RELAYMAN_DRAIN_SECONDS": "0", "RELAYMAN_BODY_TIMEOUT": "60"})
+    env = {"RELAYMAN_DRAIN_SECONDS": "0", "RELAYMAN_BODY_TIMEOUT": "60", "LOG_FORMAT": "json"}
+    server = make_server(env=env)
     slow = SlowPost(server)
     await slow.begin()
     server.process.send_signal(signal.SIGTERM)
     took = await exited(server, GRACE_SECONDS + TIMEOUT)
     assert took >= GRACE_SECONDS - 0.5
-    [ended] = drain_lines(server, "drain_ended")
-    assert "reason='deadline'" in ended and "requests_left=1" in ended
+    [started] = map(json.loads, drain_lines(server, "drain_started"))
+    assert started["level"] == "INFO" and started["logger"] == "relayman.server"
+    assert started["requests"] == 1 and started["deadline_seconds"] == GRACE_SECONDS
+    [ended] = map(json.loads, drain_lines(server, "drain_ended"))
+    assert ended["reason"] == "deadline" and ended["requests_left"] == 1
 
 
 @pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
