@@ -28,6 +28,10 @@ RUN useradd --system --uid 10001 --home-dir /app relayman \
 USER relayman
 
 EXPOSE 4000
+# SIGTERM drains: /readyz turns 503, sockets close in batches over RELAYMAN_DRAIN_SECONDS (10 by
+# default), then the server exits. Give it that plus a margin: docker stop -t 20, or
+# terminationGracePeriodSeconds of 20 or more (Kubernetes' default, 30, is enough).
+STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 CMD ["bin/healthcheck"]
 
 CMD ["bin/serve"]

@@ -63,6 +63,9 @@ DEFAULTS = {
     "HISTORY_SIZE": 0,
     "HISTORY_SECONDS": 300,
     "HISTORY_SOURCES": ("*",),
+    # Seconds over which a server that got SIGTERM closes its sockets, a batch at a time
+    # (relayman_project/server_drain.py); 0 closes them all at once.
+    "DRAIN_SECONDS": 10,
 }
 
 # Settings that must be whole numbers of at least 1 (MAX_CONNECTIONS may also be None).
@@ -77,6 +80,8 @@ POSITIVE = (
     "MAX_CONNECTIONS",
     "HISTORY_SECONDS",
 )
+
+MAX_DRAIN = 3600  # seconds: an orchestrator's grace period must outlast the drain
 
 # (the snapshot the values were merged from, the merged values): replaced, never mutated.
 _merged: tuple[snapshot.Snapshot | None, dict] = (None, {})
@@ -141,6 +146,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.Error]:
         whole = isinstance(value, int) and not isinstance(value, bool)
         if not (whole and value >= 1) and not (name == "MAX_CONNECTIONS" and value is None):
             problems.append(f"RELAYMAN_{name} must be a whole number, 1 or more; got {value!r}")
+    drain = default("DRAIN_SECONDS")
+    if not (isinstance(drain, int) and not isinstance(drain, bool) and 0 <= drain <= MAX_DRAIN):
+        problems.append(f"RELAYMAN_DRAIN_SECONDS must be a whole number from 0 to {MAX_DRAIN}")
     if not isinstance(default("REQUIRE_PRODUCER_KEYS"), bool):
         value = default("REQUIRE_PRODUCER_KEYS")
         problems.append(f"RELAYMAN_REQUIRE_PRODUCER_KEYS must be True or False; got {value!r}")

@@ -2,7 +2,9 @@
 
 `/healthz` (liveness) answers 200 while the process serves at all, so nobody restarts a node
 merely because Redis is away; `/readyz` (readiness) answers 503 while events cannot be published,
-so a load balancer can send producers elsewhere until Redis is back.
+so a load balancer can send producers elsewhere until Redis is back, and from the moment the
+server begins to drain (`start_draining`: the standalone server on SIGTERM) until it exits, so
+that new clients go to another node while this one closes its sockets.
 """
 
 import functools
@@ -13,6 +15,19 @@ from django.views.decorators.csrf import csrf_exempt
 from .publishing import can_publish
 
 SAFE = ("GET", "HEAD")
+
+DRAINING = "The server is shutting down (draining its sockets): connect to another node"
+_draining = False
+
+
+def start_draining() -> None:
+    """From now on this process is going away: /readyz says so (and stays 503)."""
+    global _draining
+    _draining = True
+
+
+def draining() -> bool:
+    return _draining
 
 
 def probe(view):
@@ -42,12 +57,13 @@ async def healthz(request):
 
 @probe
 async def readyz(request):
-    if await can_publish():
+    if _draining:
+        body = {"status": 503, "message": DRAINING, "draining": True}
+    elif await can_publish():
         return JsonResponse({"status": 200, "message": "OK"})
-    response = JsonResponse(
-        {"status": 503, "message": "Redis is unreachable: events cannot be published"},
-        status=503,
-    )
-    # Probes poll this: the outage is logged once where it is detected, not per probe.
+    else:
+        body = {"status": 503, "message": "Redis is unreachable: events cannot be published"}
+    response = JsonResponse(body, status=503)
+    # Probes poll this: an outage or a drain is logged once where it begins, not per probe.
     response._has_been_logged = True
     return response

@@ -144,7 +144,8 @@ def probe(name: str, summary: str, ready: bool) -> dict:
     status = {"content": {"application/json": {"schema": ref("ProbeStatus")}}}
     responses = {"200": {"description": "Serving", **status}}
     if ready:
-        responses["503"] = {"description": "Events cannot be published (Redis)", **status}
+        why = "Events cannot be published (Redis), or the server is draining (SIGTERM)"
+        responses["503"] = {"description": why, **status}
     responses["405"] = {
         "description": "Any method but GET and HEAD",
         "headers": {"Allow": {"schema": {"type": "string"}, "required": True}},
@@ -175,7 +176,7 @@ def complete_schema(result, generator, request, public):
         "healthz", "Liveness, 200 while the process serves", False
     )
     result["paths"][f"{prefix}readyz"] = probe(
-        "readyz", "Readiness, 503 while events cannot be published", True
+        "readyz", "Readiness, 503 while events cannot be published or the server drains", True
     )
     return result
 

@@ -81,7 +81,11 @@ COMPONENTS = {
     "ProbeStatus": {
         "type": "object",
         "required": ["status", "message"],
-        "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
+        "properties": {
+            "status": {"type": "integer"},
+            "message": {"type": "string"},
+            "draining": {"type": "boolean", "description": "true from a SIGTERM to the exit"},
+        },
     },
 }
 

@@ -11,8 +11,12 @@ properties below put Relayman's in their place, so none of daphne's code is copi
   `sockets.daphne_protocol.factory_options()` on top of daphne's options, and its scope offers
   the ASGI extensions that protocol carries out (`scope_extensions`).
 
+On SIGTERM the server drains (`server_drain`) before it exits. daphne's access log goes through
+Python logging (`server_access_log`), as every other line does.
+
 Those factories lean on daphne and Twisted internals (`server_internals`). When the installed
-versions are not the tested ones, the server says so in one WARNING and runs as stock daphne.
+versions are not the tested ones, the server says so in one WARNING and runs as stock daphne,
+which stops at once on SIGTERM.
 """
 
 import daphne.server  # isort:skip  (installs Twisted's asyncio reactor before anything else)
@@ -21,11 +25,12 @@ import logging
 
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.ws_protocol import WebSocketFactory
+from twisted.internet import reactor
 
 from events import config
 from events.episodes import Episode
 
-from . import server_connections, server_internals
+from . import server_access_log, server_connections, server_internals
 from .server_http import Edge, EdgeHTTPFactory
 from .server_requests import RequestRules
 
@@ -38,15 +43,20 @@ class Server(daphne.server.Server):
     edge: Edge | None = None  # set by `run()` when the internals are the tested ones
 
     def run(self):
+        self.action_logger = server_access_log.through_logging(self.action_logger)
         problems = server_internals.problems()
         if problems:
             logger.warning(
                 "event=server_stock reason=%r: serving as stock daphne, without Relayman's "
-                "deadlines, connection cap, early 413/401 or socket rules",
+                "deadlines, connection cap, early 413/401, socket rules or graceful drain",
                 "; ".join(problems),
             )
         else:
             self.edge = self._edge()
+            from .server_drain import Drain  # imports the apps, which daphne has loaded by now
+
+            drain = Drain(self, config.default("DRAIN_SECONDS"))
+            reactor.addSystemEventTrigger("after", "startup", drain.install)
         super().run()
 
     def create_application(self, protocol, scope):

@@ -1,5 +1,5 @@
 """What the server decides from a request's head alone: media-type headers, the limit on its
-body, producer keys.
+body, producer keys, and a WebSocket upgrade while the server drains.
 
 Refusing there costs nothing: no byte of the body is read (Twisted would otherwise take a whole
 body, to a temporary file past 100 kB, before daphne passes the request on), and a client that
@@ -44,8 +44,16 @@ class BodyLimit:
         return server_answers.response(413, config.too_large(self.size, self.origin, size))
 
 
+# A new socket while the server drains (server_drain): the client's reconnection goes elsewhere.
+DRAINING_REFUSAL = server_answers.response(
+    503, "The server is shutting down (draining its sockets): connect to another node"
+)
+
+
 class RequestRules:
     """The rules for one server's requests; the events route's follow the live settings."""
+
+    draining = False  # set when the server begins to drain: new sockets are refused
 
     def __init__(self, root_path: str = ""):
         try:
@@ -63,6 +71,8 @@ class RequestRules:
         Content-Length (None when the body is chunked).
         """
         limit = self.other_limit
+        if self.draining and headers.hasHeader(b"upgrade"):
+            return DRAINING_REFUSAL, limit
         refusal = _media_type_refusal(headers)
         if refusal:
             return refusal, limit

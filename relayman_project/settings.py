@@ -276,6 +276,10 @@ RELAYMAN_HISTORY_SECONDS = env_int(
     "RELAYMAN_HISTORY_SECONDS", 300, maximum=7 * 24 * 3600, unit="seconds"
 )
 RELAYMAN_HISTORY_SOURCES = env_list("RELAYMAN_HISTORY_SOURCES", "*")
+# Seconds over which the server closes its sockets after SIGTERM: relayman_project/server_drain.py.
+RELAYMAN_DRAIN_SECONDS = env_int(
+    "RELAYMAN_DRAIN_SECONDS", 10, minimum=0, maximum=3600, unit="seconds"
+)
 
 LOG_LEVEL = env_log_level("LOG_LEVEL", "INFO")
 RELAYMAN_LOG_LEVEL = env_log_level("RELAYMAN_LOG_LEVEL", LOG_LEVEL)
@@ -308,26 +312,27 @@ class KeyValueJsonFormatter(pythonjsonlogger.json.JsonFormatter):
 
 
 def _field_value(text: str):
-    """`code=4008` is a number, `reason='too slow'` the string the repr spells, `None` null."""
-    if text.isdigit():
-        return int(text)
+    """`code=4008` is a number (`seconds=15:` too, ending its clause), `reason='too slow'` the
+    string the repr spells, `None` null."""
     if text[:1] in "'\"[":
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):  # a quote the message never closed
             return text
     text = text.rstrip(":,")  # a bare value ending its clause
+    if text.isdigit():
+        return int(text)
     return None if text == "None" else text
 
 
-# daphne's access log (bin/serve): three lines per socket and one per request, in daphne's own
-# text format whatever LOG_FORMAT says; off by default, Relayman logs what goes wrong itself.
+# daphne's access log (bin/serve): three lines per socket and one per request, written through
+# logging as `relayman.access` (relayman_project/server_access_log.py), so LOG_FORMAT applies to
+# them too; off by default, Relayman logs what goes wrong itself.
 RELAYMAN_ACCESS_LOG = env_bool("RELAYMAN_ACCESS_LOG", False)
-if RELAYMAN_ACCESS_LOG and LOG_FORMAT == "json":
-    raise ImproperlyConfigured(
-        "RELAYMAN_ACCESS_LOG=true writes daphne's access lines as text, which LOG_FORMAT=json "
-        "cannot turn into JSON: leave RELAYMAN_ACCESS_LOG off with LOG_FORMAT=json"
-    )
+
+# Python's warnings (a library's UserWarning, say) go through logging too, as `py.warnings`: under
+# LOG_FORMAT=json they are JSON lines like the rest, not text on stderr.
+logging.captureWarnings(True)
 
 LOGGING = {
     "version": 1,

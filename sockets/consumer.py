@@ -22,7 +22,7 @@ from events.episodes import Episode
 from events.publishing import group_for
 from events.subscriber_tokens import TokenRefused
 
-from . import catch_up, daphne_connection
+from . import catch_up, daphne_connection, drain
 from .access import Access, without_token
 from .handshake import choose_subprotocol, header, negotiate_serializer, origin_allowed
 from .session import (
@@ -45,7 +45,12 @@ ABNORMAL_CLOSURE = 1006  # RFC 6455 §7.1.5: the connection ended without a clos
 
 # How loudly each of the server's closes is logged: a quiet client is ordinary. A socket's routine
 # lines (connect, join, leave, close) are DEBUG: at INFO, 20,000 sockets would write 40,000 lines.
-LOG_LEVELS = {CloseCode.IDLE_TIMEOUT: logging.INFO, CloseCode.SERVER_ERROR: logging.ERROR}
+# A drain's closes are counted in the server's own lines.
+LOG_LEVELS = {
+    CloseCode.IDLE_TIMEOUT: logging.INFO,
+    CloseCode.SERVER_ERROR: logging.ERROR,
+    CloseCode.SERVICE_RESTART: logging.DEBUG,
+}
 
 _socket_ids = itertools.count(1)
 
@@ -152,6 +157,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         await self.accept(choose_subprotocol(scope.get("subprotocols") or []))
         self._connection = daphne_connection.of(self.base_send)
         self._watch_idle(current_limits())
+        drain.opened(self)
         if self._connection is None:
             push = "asgi"
         else:
@@ -222,6 +228,13 @@ class PhoenixSocket(AsyncWebsocketConsumer):
         """A channel's token (or the socket's) has expired: end what it allowed."""
         await self._carry_out(self.session.check_expiry(self._loop.time()))
         self._watch_expiry()
+
+    async def drain(self) -> None:
+        """The server is going away (`sockets.drain`): close as the session says, in turn."""
+        await self._handle({"type": "socket.drain"})
+
+    async def socket_drain(self, message):
+        await self._carry_out(self.session.drain())
 
     async def websocket_disconnect(self, message):
         """Stop; Channels' own version would also make a database hop this consumer never needs."""
@@ -322,6 +335,7 @@ class PhoenixSocket(AsyncWebsocketConsumer):
             self._idle_check.cancel()
         if self._access is not None:
             self._access.cancel()
+        drain.closed(self)
         if self.session is None:
             return
         left = self.session.leave_all()

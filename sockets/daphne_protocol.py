@@ -22,6 +22,9 @@ of `factory_options()`. Under any other server this module is unused.
   reset all the same.
 - A close for a violation is preceded by a `phx_error` frame saying why, as every other close
   of the server is.
+- The application may close with 1012 (Service Restart), which autobahn's `sendClose` refuses
+  from an application (it takes 1000 and 3000-4999 only): a draining server's close, after which
+  phoenix.js reconnects. With other versions it is sent as its 4xxx twin, 4012.
 - A ping goes to the application as a `websocket.ping` message, so it counts as activity for the
   idle timeout and its pong counts toward what the client leaves unread, like any other frame.
 - The application may refuse a handshake with any HTTP response, status, headers and body (the
@@ -54,6 +57,7 @@ logger = logging.getLogger("sockets")
 
 TESTED = {"daphne": ("4.2.3",), "autobahn": ("26.11.1",)}
 NO_STATUS = 1005  # RFC 6455 §7.1.5: the close frame carried no status code
+SERVICE_RESTART = 1012  # RFC 6455 §7.4.1 (IANA registry): the server is restarting
 
 
 def internals_known(daphne_version=daphne.__version__, autobahn_version=autobahn.__version__):
@@ -120,6 +124,14 @@ class WebSocketProtocol(DaphneWebSocketProtocol):
             b"Connection: close",
         ]
         self.sendData(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        return None
+
+    def serverClose(self, code=None):
+        if code != SERVICE_RESTART:
+            return super().serverClose(code)
+        if not self.internals_known:
+            return super().serverClose(4000 + SERVICE_RESTART % 1000)
+        self.sendCloseFrame(code=code, isReply=False)
         return None
 
     def onMessageBegin(self, isBinary):

@@ -142,6 +142,12 @@ def close(topic: str, join_ref: str | None) -> Message:
     return Message(join_ref, join_ref, topic, "phx_close", {})
 
 
+def channel_error(topic: str, join_ref: str | None, reason: str) -> Message:
+    """`phx_error` for one joined channel, as Phoenix sends when a channel ends abnormally: its
+    join_ref makes phoenix.js accept it for the current membership, mark it errored, and rejoin."""
+    return Message(join_ref, join_ref, topic, "phx_error", {"reason": reason})
+
+
 def serializer_for(vsn: str | None) -> Serializer | None:
     """The serializer for a requested `vsn` (missing means 1.0.0); None for another major."""
     major = (vsn or "1.0.0").split(".", 1)[0]

@@ -18,10 +18,13 @@ from json import dumps
 from events.cloudevent import MAX_SOURCE_LENGTH
 from events.producer_keys import covers
 
-from .serializers import FrameError, Message, Serializer, close, error, reply
+from .serializers import FrameError, Message, Serializer, channel_error, close, error, reply
 from .tallies import tallies
 
 TOPIC_PREFIX = "source:"
+
+# What a draining server tells each joined channel, and the socket, before it closes the socket.
+RESTARTING = "server restarting"
 
 # Lengths a client's refs and topics may have, and the size of a join's payload (its channel
 # params, which Relayman ignores). Each is echoed or kept by the server, so each is bounded.
@@ -42,6 +45,8 @@ class CloseCode(IntEnum):
     unsupported data 1003 → 4003, invalid payload 1007 → 4007, message too big 1009 → 4009,
     internal error 1011 → 4011. None is 1000: phoenix.js does not reconnect after a normal
     closure, and a client that went quiet (a sleeping laptop, a throttled tab) should come back.
+    Service restart 1012 is sent as itself (`daphne_protocol` writes it): the socket's server is
+    going away and the client should reconnect, to another node behind the load balancer.
     """
 
     IDLE_TIMEOUT = 4000
@@ -51,6 +56,7 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4008
     MESSAGE_TOO_BIG = 4009
     SERVER_ERROR = 4011
+    SERVICE_RESTART = 1012
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +222,17 @@ class Session:
         """Something broke while serving this socket: end it, saying so."""
         return self._close(CloseCode.SERVER_ERROR, "server error")
 
+    def drain(self) -> list[Action]:
+        """The server is going away: every joined channel gets a `phx_error` (phoenix.js marks it
+        errored and rejoins it once the socket reconnects), then the socket closes with 1012."""
+        if self.closing:
+            return []
+        errors = [
+            self._send(channel_error(TOPIC_PREFIX + source, join_ref, RESTARTING))
+            for source, join_ref in self.joined.items()
+        ]
+        return errors + self._close(CloseCode.SERVICE_RESTART, RESTARTING)
+
     def idle_deadline(self, limits: Limits) -> float:
         """When the socket counts as idle unless the client sends something first."""
         return self.last_seen + limits.idle_timeout
@@ -290,8 +307,7 @@ class Session:
         for source in expired:
             del self.expiries[source]
             join_ref = self.joined.pop(source)
-            topic = TOPIC_PREFIX + source
-            notice = Message(join_ref, join_ref, topic, "phx_error", {"reason": "token expired"})
+            notice = channel_error(TOPIC_PREFIX + source, join_ref, "token expired")
             actions += [Unsubscribe(source), self._send(notice)]
         return actions
 

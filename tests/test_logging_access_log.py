@@ -1,8 +1,8 @@
 """bin/serve's output: daphne's access log only when RELAYMAN_ACCESS_LOG asks for it, and nothing
-but JSON lines under LOG_FORMAT=json, from migrate to shutdown.
+but JSON lines under LOG_FORMAT=json, from migrate to shutdown, the access lines included.
 
 daphne's access log is three lines per socket (WSCONNECTING, WSCONNECT, WSDISCONNECT) and one per
-request: 60,000 lines for 20,000 sockets, in daphne's own text format whatever LOG_FORMAT says.
+request: 60,000 lines for 20,000 sockets. It goes through logging, as `relayman.access`.
 """
 
 import json
@@ -97,10 +97,18 @@ async def test_relayman_access_log_turns_daphnes_access_log_on(tmp_path, value):
 
 
 async def test_bin_serve_writes_only_json_lines_under_log_format_json(tmp_path):
-    with serve(tmp_path, LOG_FORMAT="json", RELAYMAN_LOG_LEVEL="DEBUG") as served:
-        await a_socket_and_a_post(served)
+    env = {"LOG_FORMAT": "json", "RELAYMAN_LOG_LEVEL": "DEBUG", "RELAYMAN_ACCESS_LOG": "true"}
+    with serve(tmp_path, **env) as served:
+        port = await a_socket_and_a_post(served)
         await await_until(lambda: '"event": "close"' in served.logs(), "the socket's close line")
+        await await_until(lambda: "WSDISCONNECT" in served.logs(), "the socket's access line")
     lines = served.logs().splitlines()
     assert [line for line in lines if not line.startswith("{")] == []
-    loggers = {json.loads(line)["logger"] for line in lines}
-    assert {"daphne.cli", "sockets"} <= loggers, loggers
+    records = [json.loads(line) for line in lines]
+    loggers = {record["logger"] for record in records}
+    assert {"daphne.cli", "sockets", "relayman.access"} <= loggers, loggers
+    access = [record for record in records if record["logger"] == "relayman.access"]
+    [post] = [record for record in access if record["request"] == "POST /events"]
+    assert post["status"] == 201 and post["bytes"] > 0 and post["level"] == "INFO"
+    requests = [r["request"] for r in access if r["client"] == f"127.0.0.1:{port}"]
+    assert [r.split()[0] for r in requests] == ["WSCONNECTING", "WSCONNECT", "WSDISCONNECT"]

@@ -88,12 +88,11 @@ def check(env: dict) -> subprocess.CompletedProcess:
             "RELAYMAN_ACCESS_LOG must be true/false, 1/0, yes/no or on/off, got 'sometimes'",
         ),
         (
-            {"LOG_FORMAT": "json", "RELAYMAN_ACCESS_LOG": "true"},
-            "RELAYMAN_ACCESS_LOG=true writes daphne's access lines as text, which "
-            "LOG_FORMAT=json cannot turn into JSON",
+            {"RELAYMAN_DRAIN_SECONDS": "-1"},
+            "RELAYMAN_DRAIN_SECONDS must be a whole number of seconds, from 0 to 3600; got '-1'",
         ),
     ],
-    ids=["format", "access-log", "json-with-access-log"],
+    ids=["format", "access-log", "drain-seconds"],
 )
 def test_a_bad_log_setting_stops_the_start_naming_it(env, message):
     result = check(env)
