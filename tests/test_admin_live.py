@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from tests.support.admin_browser import (
     PASSWORD,
     USERNAME,
     AdminBrowser,
-    create_superuser,
     eventually,
+    two_nodes_one_admin,
 )
 from tests.support.server import ROOT, Server, free_port
 from tests.support.sockets_client import PhoenixClient, new_source
@@ -36,13 +35,8 @@ LAST_USED = re.compile(r'field-last_used.*?<div class="readonly">(.*?)</div>', r
 
 @pytest.fixture(scope="module")
 def nodes():
-    database = Path(tempfile.mkstemp(suffix=".sqlite3")[1])
-    node_a = Server(database=database).start()
-    node_b = Server(database=database).start()
-    create_superuser(node_a)
-    yield node_a, node_b
-    node_b.close()  # removes the shared database too
-    node_a.close()
+    with two_nodes_one_admin() as both:
+        yield both
 
 
 @pytest.fixture

@@ -5,17 +5,15 @@ takes both up within seconds, from its in-memory mirror, and its subscribers rec
 Redis, what producers post to node A.
 """
 
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support.admin_browser import AdminBrowser, create_superuser
+from tests.support.admin_browser import AdminBrowser, two_nodes_one_admin
 from tests.support.redis import RedisServer
 from tests.support.server import Server
 from tests.support.sockets_client import phoenix, post_event
@@ -32,15 +30,8 @@ EC_PUBLIC_PEM = (
 
 @pytest.fixture(scope="module")
 def nodes():
-    database = Path(tempfile.mkstemp(suffix=".sqlite3")[1])
-    with RedisServer() as redis:
-        env = {"REDIS_URL": redis.url()}
-        node_a = Server(env=env, database=database).start()
-        node_b = Server(env=env, database=database).start()
-        create_superuser(node_a)
-        yield node_a, node_b
-        node_b.close()  # removes the shared database too
-        node_a.close()
+    with RedisServer() as redis, two_nodes_one_admin({"REDIS_URL": redis.url()}) as both:
+        yield both
 
 
 @pytest.fixture

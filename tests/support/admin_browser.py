@@ -3,7 +3,10 @@
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -23,6 +26,20 @@ SETTINGS_FIELDS = (
     "idle_timeout",
     "max_channels",
 )
+
+
+@contextmanager
+def two_nodes_one_admin(env: dict | None = None):
+    """Two servers sharing one database (so one admin), with its first user made on the first."""
+    database = Path(tempfile.mkstemp(suffix=".sqlite3")[1])
+    node_a = Server(env=env, database=database).start()
+    node_b = Server(env=env, database=database).start()
+    try:
+        create_superuser(node_a)
+        yield node_a, node_b
+    finally:
+        node_b.close()  # removes the shared database too
+        node_a.close()
 
 
 def create_superuser(server: Server) -> None:
