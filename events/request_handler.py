@@ -1,23 +1,25 @@
-"""Django's ASGI handler, starting a request's worker thread only when something sync runs.
+"""Django's ASGI handler, with a worker thread for a request only when something sync runs.
 
-Django gives each ASGI request a worker thread of its own (asgiref's `ThreadSensitiveContext`),
-so that the database connections a sync view opens are used and closed in one thread: Django's
-receivers of `request_finished` (`close_old_connections` and others), run in that thread
-by `response.close()`, close or keep them as CONN_MAX_AGE says. Django starts that thread at the
-request's first sync call, and the receivers of `request_started` are one, whatever the view:
-for an async view such as POST /events, an OS thread started per request and two hops to it, to
-run receivers that find no connection in a brand-new thread and so do nothing.
+Django gives each ASGI request a new worker thread (asgiref's `ThreadSensitiveContext`), so that
+a sync view's database connections are used and closed in one thread: Django's receivers of
+request_finished (`close_old_connections` among them), run there by `response.close()`, close
+or keep them as CONN_MAX_AGE says. It starts that thread at the request's first sync call, and
+request_started's receivers are one, whatever the view: for an async view such as POST /events,
+an OS thread started per request and two hops to it, for receivers that then find nothing to do.
 
-Here the thread starts with the first sync call the view or the middleware make, if any: a sync
-view (the admin's, a host project's), a hook that loads the session. Django's receivers run
-in it, at the end, exactly as Django runs them; a request that ran nothing sync has nothing for
-them to close: they run on the loop, where they find none. A project that connects receivers
-of its own to either signal gets them sent as Django sends them, the thread included.
+Here a request gets a thread at the first sync call its view or middleware make, if any (a sync
+view such as the admin's, a hook that loads the session), and Django's receivers of both signals
+run in it as Django runs them, request_started's just before that first call. The thread is lent
+for the request and taken back at its end (`Workers`), so its connections are reused as
+CONN_MAX_AGE promises, where a thread per request leaves each one behind. A request that ran
+nothing sync has no connection for them: request_finished's run on the loop, in memory. A
+project that connects receivers of its own to either signal gets them sent as Django sends them.
 """
 
 import asyncio
 import contextvars
 from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -39,23 +41,61 @@ DJANGOS_RECEIVERS = frozenset({close_old_connections, reset_queries, close_cache
 _request_thread: contextvars.ContextVar["RequestThread"] = contextvars.ContextVar("request_thread")
 
 
-class RequestThread(Executor):
-    """One request's worker thread, started by its first sync call; none if it makes none."""
+class Workers:
+    """Idle worker threads, each lent to one request at a time and taken back when it ends.
 
-    _pool: ThreadPoolExecutor | None = None
+    A thread keeps its database connections from one request to the next, so CONN_MAX_AGE
+    reuses them as Django promises (a thread per request would leave each one behind, open);
+    there are as many as requests have needed at once, never one per request.
+    """
+
+    def __init__(self):
+        self._idle: list[ThreadPoolExecutor] = []
+
+    def lend(self) -> ThreadPoolExecutor:
+        if self._idle:
+            return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-request")
+
+    def take_back(self, worker: ThreadPoolExecutor) -> None:
+        self._idle.append(worker)  # a call still running there (its view was cancelled) goes first
+
+
+WORKERS = Workers()
+
+
+class RequestThread(Executor):
+    """One request's worker thread, lent at its first sync call; none if it makes none.
+
+    `on_lend`, if set, runs in the thread before that first call: request_started's receivers,
+    which were Django's to run there.
+    """
+
+    _worker: ThreadPoolExecutor | None = None
+    on_lend = None
 
     @property
     def started(self) -> bool:
-        return self._pool is not None
+        return self._worker is not None
 
     def submit(self, fn, /, *args, **kwargs):
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-request")
-        return self._pool.submit(fn, *args, **kwargs)
+        if self._worker is None:
+            self._worker = WORKERS.lend()
+            if self.on_lend is not None:
+                return self._worker.submit(_in_turn, self.on_lend, partial(fn, *args, **kwargs))
+        return self._worker.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        """The request is over: its thread goes back to the idle ones."""
+        if self._worker is not None:
+            WORKERS.take_back(self._worker)
+            self._worker = None
+
+
+def _in_turn(*calls):
+    for call in calls:
+        result = call()
+    return result
 
 
 def only_djangos_receivers(signal, sender) -> bool:
@@ -65,7 +105,7 @@ def only_djangos_receivers(signal, sender) -> bool:
 
 
 class ASGIHandler(asgi.ASGIHandler):
-    """Django's handler, with the request's thread started on demand (module docstring)."""
+    """Django's handler, lending a request a thread only when it needs one (module docstring)."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -77,7 +117,7 @@ class ASGIHandler(asgi.ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             _request_thread.reset(token)
-            thread.shutdown(wait=False)  # it ends once idle; joining it would block the loop
+            thread.shutdown()
 
     async def handle(self, scope, receive, send):
         """Django's `handle`: the body, the response with a disconnect listener, the signals."""
@@ -86,7 +126,10 @@ class ASGIHandler(asgi.ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(asgi.get_script_prefix(scope))
-        if not only_djangos_receivers(signals.request_started, self.__class__):
+        if only_djangos_receivers(signals.request_started, self.__class__):
+            thread = _request_thread.get()
+            thread.on_lend = partial(signals.request_started.send, self.__class__, scope=scope)
+        else:
             await signals.request_started.asend(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         if request is None:

@@ -1,6 +1,6 @@
 """The request handler (events/request_handler.py) on a real server: POST /events starts no
-thread and sends nothing to one, while a sync view (the admin's) still gets a thread of its own
-per request, as Django gives it.
+thread and sends nothing to one, while a sync view (the admin's) runs in a worker thread, one
+lent to each request, not started for it.
 
 The server runs under tests/support/counting_server.py, which notes each thread started and each
 call sent to a worker thread, with its time; the test compares those times with its own.
@@ -15,7 +15,7 @@ import httpx
 from tests.support.server import Server
 
 REQUESTS = 300
-ADMIN_PAGES = 5
+ADMIN_PAGES = 20
 
 
 def bodies(source: str):
@@ -53,6 +53,10 @@ def test_post_events_starts_no_thread_and_hops_to_none(tmp_path):
 
     during_posts = [entry for entry in noted if started <= entry["at"] <= posted]
     assert during_posts == [], f"{REQUESTS} POSTs started threads or hopped: {during_posts[:5]}"
-    admin_threads = [e for e in noted if posted <= e["at"] <= ended and e["kind"] == "thread"]
-    assert len(admin_threads) >= ADMIN_PAGES, noted[-20:]  # the count sees threads; the admin
-    assert all(e["what"].startswith("django-request") for e in admin_threads), admin_threads
+    admin = [entry for entry in noted if posted <= entry["at"] <= ended]
+    hops = [entry for entry in admin if entry["kind"] == "hop"]
+    threads = [entry["what"] for entry in admin if entry["kind"] == "thread"]
+    assert len(hops) >= ADMIN_PAGES, admin  # the count sees hops: the admin's views are sync
+    # Workers are lent, not started per page: a page's answer reaches the client before its
+    # thread is taken back, so the next page may need a second one, never more.
+    assert len(threads) <= 2, threads
