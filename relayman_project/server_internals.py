@@ -2,9 +2,10 @@
 
 `relayman_project.server` replaces daphne's two connection factories with its own, and its HTTP
 edge overrides hooks of Twisted's HTTP parser that are not public API (`allHeadersReceived`,
-`gotLength`, `handleContentChunk`, the channel wrapper daphne's factory builds). Those are locked
-to the versions they were tested with: with any other version, or with one of them missing, the
-server runs as stock daphne does and says so once at start.
+`gotLength`, `handleContentChunk`, `_parsePOSTFormSubmission`, the channel wrapper daphne's
+factory builds). Those are locked to the versions they were tested with: with any other
+version, or with one of them missing, the server runs as stock daphne does and says so once at
+start.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -45,7 +46,7 @@ def _missing() -> list[str]:
             "lineReceived",
             "lineLengthExceeded",
         ),
-        http.Request: ("gotLength", "handleContentChunk"),
+        http.Request: ("gotLength", "handleContentChunk", "_parsePOSTFormSubmission"),
     }
     missing = [
         f"{owner.__module__}.{owner.__qualname__}.{name}"
