@@ -2,10 +2,9 @@
 
 `relayman_project.server` replaces daphne's two connection factories with its own, and its HTTP
 edge overrides hooks of Twisted's HTTP parser that are not public API (`allHeadersReceived`,
-`gotLength`, `handleContentChunk`, `_parsePOSTFormSubmission`, the channel wrapper daphne's
-factory builds). Those are locked to the versions they were tested with: with any other
-version, or with one of them missing, the server runs as stock daphne does and says so once at
-start.
+`gotLength`, `handleContentChunk`, the channel wrapper daphne's factory builds). Those are locked
+to the versions they were tested with: with any other version, or with one of them missing, the
+server runs as stock daphne does and says so once at start.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -46,7 +45,7 @@ def _missing() -> list[str]:
             "lineReceived",
             "lineLengthExceeded",
         ),
-        http.Request: ("gotLength", "handleContentChunk", "_parsePOSTFormSubmission"),
+        http.Request: ("gotLength", "handleContentChunk"),
     }
     missing = [
         f"{owner.__module__}.{owner.__qualname__}.{name}"
