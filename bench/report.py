@@ -189,7 +189,8 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
         check(
             f"ingest, {server}: single POSTs ≥ {floor}× the raw ASGI app",
             f"{refs['events_per_s']:,.0f}/s vs {refs['raw_per_s']:,.0f}/s: "
-            f"{times(refs['events_to_raw'])} ({times(refs['events_to_bare'])} the bare view)",
+            f"{times(refs['events_to_raw'])} ({times(refs['events_to_bare'])} the bare view); "
+            f"server CPU per request {refs['events_cpu_us']:,.0f} vs {refs['raw_cpu_us']:,.0f} µs",
             refs["events_to_raw"] >= floor,
         )
         check(
@@ -229,13 +230,17 @@ def references(results: dict) -> str:
     refs = results["targets"].get("references", {})
     if not refs:
         return ""
-    header = ["server", *(f"{title}: req/s, p99 ms" for title in REFERENCE_TITLES.values())]
+    header = ["server"]
+    header += [f"{title}: req/s, p99 ms, CPU µs/req" for title in REFERENCE_TITLES.values()]
     header += ["/events ÷ raw", "/events ÷ bare view"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for server, figures in refs.items():
         cells = [server]
         for name in REFERENCE_TITLES:
-            cells.append(f"{figures[name + '_per_s']:,.0f}, {figures[name + '_p99_ms']:.1f}")
+            cells.append(
+                f"{figures[name + '_per_s']:,.0f}, {figures[name + '_p99_ms']:.1f}, "
+                f"{figures[name + '_cpu_us']:,.0f}"
+            )
         cells += [times(figures["events_to_raw"]), times(figures["events_to_bare"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ def available() -> bool:
 
 
 def post(url: str, seconds: float, key: str = "") -> dict:
-    """Requests/s and p99 latency (ms) of `seconds` of one-event POSTs to `url`."""
+    """Requests/s, requests answered and p99 latency (ms) of `seconds` of one-event POSTs."""
     authorization = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
     script = SCRIPT.format(body=json.dumps(json.dumps(EVENT)), authorization=authorization)
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
@@ -36,5 +36,6 @@ def post(url: str, seconds: float, key: str = "") -> dict:
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     return {
         "per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        "requests": int(re.search(r"(\d+) requests in", out)[1]),
         "p99_ms": float(p99[1]) * _UNITS[p99[2]],
     }
