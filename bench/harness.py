@@ -6,13 +6,14 @@ as a ratio to the floor's. Subscribers live in separate client processes (bench/
 
 import asyncio
 import gc
+import importlib.util
 import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 
-from . import poster
+from . import poster, wrk
 from .poster import Poster, event, ingest_rate, post_event
 from .profile import Recording
 from .servers import Process, Servers
@@ -271,6 +272,59 @@ async def ingest_versus_bare(target: Target, plan: Plan) -> dict:
     }
 
 
+async def ingest_references(servers: Servers, server: str, plan: Plan, log=print) -> dict:
+    """Single-event POSTs (wrk, 16 connections) to /events beside the raw ASGI app (/raw) and the
+    bare Django view (/bare) in one process, and to /events of a second process that requires
+    producer keys; one-second slices in turn, in a rotating order, so that all four meet the same
+    moments of a noisy machine. Each ratio is the median over the rounds of one slice to another.
+    The server's CPU per request, which a busy machine disturbs less than a rate, goes alongside.
+    """
+    if not wrk.available():
+        log("wrk is not installed: the ingest references are not measured")
+        return {}
+    key = servers.producer_key()
+    node = servers.relayman(server, settings="bench.settings", app="bench.raw_ingest:application")
+    keyed = servers.relayman(
+        server, env={"RELAYMAN_REQUIRE_PRODUCER_KEYS": "true"}, settings="bench.settings"
+    )
+    paths = {
+        "raw": (node, "/raw", ""),
+        "bare": (node, "/bare", ""),
+        "events": (node, "/events", ""),
+        "events_keyed": (keyed, "/events", key),
+    }
+    rounds = max(2, round(2 * plan.ingest_seconds))
+    runs: dict[str, list[dict]] = {name: [] for name in paths}
+    try:
+        for n in range(rounds):
+            names = list(paths)
+            for name in names[n % len(names) :] + names[: n % len(names)]:
+                process, path, secret = paths[name]
+                url = f"http://127.0.0.1:{process.port}{path}"
+                cpu = process.cpu_seconds()
+                run = await asyncio.to_thread(wrk.post, url, 1.0, secret)
+                run["cpu_us"] = (process.cpu_seconds() - cpu) * 1e6 / max(1, run["requests"])
+                runs[name].append(run)
+    finally:
+        servers.stop(node, keyed)
+
+    def median(name, key="per_s"):
+        return statistics.median(run[key] for run in runs[name])
+
+    def ratio(a, b, key="per_s"):
+        return statistics.median(x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True))
+
+    return {
+        **{f"{name}_per_s": median(name) for name in paths},
+        **{f"{name}_p99_ms": median(name, "p99_ms") for name in paths},
+        **{f"{name}_cpu_us": median(name, "cpu_us") for name in paths},
+        "events_to_raw": ratio("events", "raw"),
+        "events_to_bare": ratio("events", "bare"),
+        "p99_to_raw": ratio("events", "raw", "p99_ms"),
+        "keyed_to_events": ratio("events_keyed", "events"),
+    }
+
+
 async def measure(target: Target, plan: Plan, stalled: bool = False) -> dict:
     result = {"fan_out": []}
     for count in plan.subscribers:
@@ -339,6 +393,14 @@ async def run(plan: Plan, log=print) -> dict:
         target = Target("redis", [*nodes, redis], nodes)
         results["targets"]["redis"] = await measure(target, plan)
         servers.stop()
+
+        for server in ("daphne", "uvicorn-httptools"):
+            if server == "uvicorn-httptools" and not importlib.util.find_spec("uvloop"):
+                log("uvloop is not installed (bench/requirements.txt): no uvicorn-httptools run")
+                continue
+            log(f"ingest references: /events beside a raw ASGI app and a bare view, {server}")
+            references = await ingest_references(servers, server, plan, log)
+            results["targets"].setdefault("references", {})[server] = references
 
         log("django: a bare async Django view beside POST /events, under daphne")
         node = servers.relayman("daphne", settings="bench.settings")

@@ -34,6 +34,9 @@ AREAS = {
     "bench floor": ("bench/",),
 }
 _LOCATION = re.compile(r"\(([^)]*)\)$")
+_LOOP_MARKS = ("run_forever", "Runner.run (asyncio/runners.py")
+_WAITING = ("select (selectors.py", "Runner.run (asyncio/runners.py")
+_DISPATCH = ("Handle._run ", "Runner.run ")
 
 
 def py_spy() -> str | None:
@@ -79,18 +82,20 @@ def shares(raw: str) -> dict[str, float]:
 
     A sample is credited to the innermost library frame below the event loop's dispatch, so a
     syscall or `call_soon` counts for whichever code asked for it (twisted's `addWriter`, the
-    layer waking a receiver); only the loop's own bookkeeping is left to asyncio.
+    layer waking a receiver); only the loop's own bookkeeping is left to asyncio. uvloop's loop
+    is C, invisible to py-spy: its callbacks' frames follow asyncio's `Runner.run` directly, and
+    a sample ending there is the loop waiting.
     """
     counts: Counter = Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or "run_forever" not in stack:  # idle threads: the thread pool, timers
+        if not stack or not any(mark in stack for mark in _LOOP_MARKS):  # idle threads
             continue
         frames = stack.split(";")
-        if "select (selectors.py" in frames[-1]:  # waiting for the network: idle, not work
+        if frames[-1].startswith(_WAITING):  # waiting for the network: idle, not work
             continue
-        # Below the loop running one callback (Handle._run), the callback's own frames.
-        runs = [i for i, frame in enumerate(frames) if frame.startswith("Handle._run ")]
+        # Below the loop running one callback (Handle._run, or uvloop's), its own frames.
+        runs = [i for i, frame in enumerate(frames) if frame.startswith(_DISPATCH)]
         owners = (_area(f) for f in reversed(frames[runs[-1] + 1 :] if runs else []))
         counts[next((a for a in owners if a not in _STDLIB), _area(frames[-1]))] += int(count)
     total = sum(counts.values())

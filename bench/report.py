@@ -8,6 +8,14 @@ from pathlib import Path
 from .harness import CLIENT_PROCESSES
 
 COMPARED = ("daphne", "uvicorn", "redis")
+# Issue 12: single POSTs to /events as a share of the raw ASGI app's rate, per server.
+INGEST_TARGETS = {"daphne": 0.5, "uvicorn-httptools": 0.25}
+REFERENCE_TITLES = {
+    "raw": "raw ASGI app",
+    "bare": "bare Django view",
+    "events": "POST /events",
+    "events_keyed": "POST /events, keys required",
+}
 TITLES = {
     "floor": "floor",
     "daphne": "Relayman, daphne",
@@ -173,7 +181,30 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
         )
     if ingest:
         rate = ingest["batch100_events_per_s"]
-        check("ingest: batches of 100 ≥ 10,000 events/s", f"{rate:,.0f} events/s", rate >= 10_000)
+        check("ingest: batches of 100 ≥ 100,000 events/s", f"{rate:,.0f} events/s", rate >= 100_000)
+    for server, floor in INGEST_TARGETS.items():
+        refs = results["targets"].get("references", {}).get(server)
+        if not refs:
+            continue
+        check(
+            f"ingest, {server}: single POSTs ≥ {floor}× the raw ASGI app",
+            f"{refs['events_per_s']:,.0f}/s vs {refs['raw_per_s']:,.0f}/s: "
+            f"{times(refs['events_to_raw'])} ({times(refs['events_to_bare'])} the bare view); "
+            f"server CPU per request {refs['events_cpu_us']:,.0f} vs {refs['raw_cpu_us']:,.0f} µs",
+            refs["events_to_raw"] >= floor,
+        )
+        check(
+            f"ingest, {server}: p99 of single POSTs ≤ 2× the raw app's",
+            f"{refs['events_p99_ms']:.1f} ms vs {refs['raw_p99_ms']:.1f} ms: "
+            f"{times(refs['p99_to_raw'])}",
+            refs["p99_to_raw"] <= 2,
+        )
+        check(
+            f"ingest, {server}: with producer keys required, within 5 %",
+            f"{refs['events_keyed_per_s']:,.0f}/s vs {refs['events_per_s']:,.0f}/s: "
+            f"{times(refs['keyed_to_events'])}",
+            refs["keyed_to_events"] >= 0.95,
+        )
     stalled = results["targets"].get("daphne", {}).get("stalled_reader")
     if stalled:
         base, slow = stalled["without"], stalled["with"]
@@ -192,6 +223,27 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
             ended != "still open" and stalled["slow_closes_logged"] > 0 and extra < 4096,
         )
     return out
+
+
+def references(results: dict) -> str:
+    """Single-event POSTs by wrk (16 connections) to each path, per server: rate and p99."""
+    refs = results["targets"].get("references", {})
+    if not refs:
+        return ""
+    header = ["server"]
+    header += [f"{title}: req/s, p99 ms, CPU µs/req" for title in REFERENCE_TITLES.values()]
+    header += ["/events ÷ raw", "/events ÷ bare view"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for server, figures in refs.items():
+        cells = [server]
+        for name in REFERENCE_TITLES:
+            cells.append(
+                f"{figures[name + '_per_s']:,.0f}, {figures[name + '_p99_ms']:.1f}, "
+                f"{figures[name + '_cpu_us']:,.0f}"
+            )
+        cells += [times(figures["events_to_raw"]), times(figures["events_to_bare"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def profiles(results: dict) -> str:
@@ -255,6 +307,9 @@ def markdown(results: dict) -> str:
     for requirement, measured, met in verdicts(results):
         verdict = "unmeasured" if met is None else "yes" if met else "**no**"
         lines.append(f"| {requirement} | {measured} | {verdict} |")
+    ingest = references(results)
+    if ingest:
+        lines += ["", "## Ingest beside its references (issue 12)", "", ingest]
     breakdown = profiles(results)
     if breakdown:
         lines += ["", "## Where the CPU goes", "", breakdown]

@@ -121,25 +121,50 @@ class Servers:
         port = free_port()
         return self._uvicorn("floor", "bench.floor:app", {}, port).wait_http()
 
-    def relayman(self, server: str, redis_url: str = "", settings: str = "") -> Process:
-        """Relayman as `make run` serves it (daphne, through relayman_project.server) or under
-        uvicorn."""
+    def relayman(
+        self,
+        server: str,
+        redis_url: str = "",
+        settings: str = "",
+        app: str = "relayman_project.asgi:application",
+        env: dict | None = None,
+    ) -> Process:
+        """Relayman as `make run` serves it (daphne, through relayman_project.server), under
+        uvicorn, or under uvicorn with httptools and uvloop (`uvicorn-httptools`)."""
         port = free_port()
-        env = {**self.env, "REDIS_URL": redis_url}  # empty: the embedded layer
+        env = {**self.env, "REDIS_URL": redis_url, **(env or {})}  # no Redis: embedded layer
         if settings:
             env["DJANGO_SETTINGS_MODULE"] = settings
-        app = "relayman_project.asgi:application"
-        if server == "uvicorn":
-            return self._uvicorn("relayman-uvicorn", app, env, port).wait_http()
+        if server.startswith("uvicorn"):
+            fast = ["--http", "httptools", "--loop", "uvloop"] if server != "uvicorn" else []
+            return self._uvicorn(f"relayman-{server}", app, env, port, fast).wait_http()
         command = [sys.executable, "-m", "relayman_project.server", "--bind", "127.0.0.1"]
         command += ["--port", str(port)]
         command += ["--websocket_timeout", "-1", app]
         return self._start(f"relayman-{server}", command, env, port).wait_http()
 
-    def _uvicorn(self, name: str, app: str, env: dict, port: int) -> Process:
+    def _uvicorn(self, name: str, app: str, env: dict, port: int, options=()) -> Process:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--lifespan", "off", "--no-access-log"]
+        command += ["--port", str(port), "--lifespan", "off", "--no-access-log", *options]
         return self._start(name, command, env, port)
+
+    def producer_key(self) -> str:
+        """A new producer key for every source, stored in the run's database."""
+        code = (
+            "from events.models import ProducerKey; import uuid; "
+            "k = ProducerKey(name=f'bench-{uuid.uuid4().hex}', "
+            "source_prefixes='*'); key = k.issue(); k.save(); print(key)"
+        )
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"no producer key:\n{done.stderr}")
+        return done.stdout.strip().splitlines()[-1]
 
     def redis(self) -> Process:
         port = free_port()

@@ -10,10 +10,10 @@ no server starts with them, however it is started.
 import os
 
 from django.core import checks
-from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import re_path
 
+from events.request_handler import get_asgi_application
 from relayman_project import gc_tuning
 
 gc_tuning.tune()

@@ -2,7 +2,7 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+from events.request_handler import get_asgi_application  # Relayman: no thread per async request
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.host_project.settings")
 django_asgi_app = get_asgi_application()

@@ -1,0 +1,200 @@
+"""Django's ASGI handler, with a worker thread for a request only when something sync runs.
+
+Django gives each ASGI request a new worker thread (asgiref's `ThreadSensitiveContext`), so that
+a sync view's database connections are used and closed in one thread: Django's receivers of
+request_finished (`close_old_connections` among them), run there by `response.close()`, close
+or keep them as CONN_MAX_AGE says. It starts that thread at the request's first sync call, and
+request_started's receivers are one, whatever the view: for an async view such as POST /events,
+an OS thread started per request and two hops to it, for receivers that then find nothing to do.
+
+Here a request gets a thread at the first sync call its view or middleware make, if any (a sync
+view such as the admin's, a hook that loads the session), and Django's receivers of both signals
+run in it as Django runs them, request_started's just before that first call. The thread is lent
+for the request and taken back at its end (`Workers`), so its connections are reused as
+CONN_MAX_AGE promises, where a thread per request leaves each one behind. A request that ran
+nothing sync has no connection for them: request_finished's run on the loop, in memory. A
+project that connects receivers of its own to either signal gets them sent as Django sends them.
+"""
+
+import asyncio
+import contextvars
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
+
+import django
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.cache import close_caches
+from django.core.exceptions import RequestAborted
+from django.core.handlers import asgi
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, reset_queries
+from django.urls import set_script_prefix
+
+# What Django itself connects to request_started and request_finished. The database ones act on
+# the connections of the thread that runs them (the loop's: none, as the ORM refuses to run on
+# it); `close_caches` on the cache clients the request's context made, through Django's sync
+# cache API (its async methods run it in the request's thread); `reset_urlconf` on the request's
+# context. For a request that ran nothing sync, all of them are work in memory, fit for the loop.
+DJANGOS_RECEIVERS = frozenset({close_old_connections, reset_queries, close_caches, reset_urlconf})
+
+_request_thread: contextvars.ContextVar["RequestThread"] = contextvars.ContextVar("request_thread")
+
+
+class Workers:
+    """Idle worker threads, each lent to one request at a time and taken back when it ends.
+
+    A thread keeps its database connections from one request to the next, so CONN_MAX_AGE
+    reuses them as Django promises (a thread per request would leave each one behind, open);
+    there are as many as requests have needed at once, never one per request.
+    """
+
+    def __init__(self):
+        self._idle: list[ThreadPoolExecutor] = []
+
+    def lend(self) -> ThreadPoolExecutor:
+        if self._idle:
+            return self._idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-request")
+
+    def take_back(self, worker: ThreadPoolExecutor) -> None:
+        self._idle.append(worker)  # a call still running there (its view was cancelled) goes first
+
+
+WORKERS = Workers()
+
+
+class RequestThread(Executor):
+    """One request's worker thread, lent at its first sync call; none if it makes none.
+
+    `on_lend`, if set, runs in the thread before that first call: request_started's receivers,
+    which were Django's to run there.
+    """
+
+    _worker: ThreadPoolExecutor | None = None
+    on_lend = None
+
+    @property
+    def started(self) -> bool:
+        return self._worker is not None
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._worker is None:
+            self._worker = WORKERS.lend()
+            if self.on_lend is not None:
+                return self._worker.submit(_in_turn, self.on_lend, partial(fn, *args, **kwargs))
+        return self._worker.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        """The request is over: its thread goes back to the idle ones."""
+        if self._worker is not None:
+            WORKERS.take_back(self._worker)
+            self._worker = None
+
+
+def _in_turn(*calls):
+    for call in calls:
+        result = call()
+    return result
+
+
+def only_djangos_receivers(signal, sender) -> bool:
+    """Whether `signal` would reach Django's database housekeeping and nothing else."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    return not async_receivers and all(r in DJANGOS_RECEIVERS for r in sync_receivers)
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    """Django's handler, lending a request a thread only when it needs one (module docstring)."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)  # Django's refusal
+        thread = RequestThread()
+        token = _request_thread.set(thread)
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            _request_thread.reset(token)
+            thread.shutdown()
+
+    async def handle(self, scope, receive, send):
+        """Django's `handle`: the body, the response with a disconnect listener, the signals."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(asgi.get_script_prefix(scope))
+        if only_djangos_receivers(signals.request_started, self.__class__):
+            thread = _request_thread.get()
+            thread.on_lend = partial(signals.request_started.send, self.__class__, scope=scope)
+        else:
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await self._close(error_response)
+            return
+        try:
+            response = await self._respond_unless_disconnected(request, receive, send)
+        except asyncio.CancelledError:  # the client left before the answer
+            await self._finished()
+        else:
+            await self._close(response)
+        finally:
+            body_file.close()
+
+    async def _respond_unless_disconnected(self, request, receive, send):
+        """The response, sent; the view is cancelled if the client disconnects first."""
+
+        async def respond():
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:  # the client disconnected while it was sent
+                pass
+            return response
+
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        responder = asyncio.create_task(respond())
+        await asyncio.wait([listener, responder], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listener, responder):
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+            else:  # views may handle their cancellation
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        return responder.result()
+
+    def _finish_in_thread(self) -> bool:
+        """Whether request_finished has work for a thread: the request's connections there, or
+        receivers other than Django's (which, on the loop, find no connection to close)."""
+        return _request_thread.get().started or not only_djangos_receivers(
+            signals.request_finished, self.__class__
+        )
+
+    async def _close(self, response):
+        """`response.close()`, which closes its files and sends request_finished."""
+        if self._finish_in_thread():
+            await sync_to_async(response.close)()
+        else:
+            response.close()
+
+    async def _finished(self):
+        """request_finished without a response (the client left first)."""
+        if self._finish_in_thread():
+            await signals.request_finished.asend(sender=self.__class__)
+
+
+def get_asgi_application() -> ASGIHandler:
+    """As `django.core.asgi.get_asgi_application`, with this handler."""
+    django.setup(set_prefix=False)
+    return ASGIHandler()
