@@ -138,7 +138,16 @@ class Servers:
         if server.startswith("uvicorn"):
             fast = ["--http", "httptools", "--loop", "uvloop"] if server != "uvicorn" else []
             return self._uvicorn(f"relayman-{server}", app, env, port, fast).wait_http()
-        command = [sys.executable, "-m", "relayman_project.server", "--bind", "127.0.0.1"]
+        # As bin/serve runs it: `-v 0`, no access log.
+        command = [
+            sys.executable,
+            "-m",
+            "relayman_project.server",
+            "-v",
+            "0",
+            "--bind",
+            "127.0.0.1",
+        ]
         command += ["--port", str(port)]
         command += ["--websocket_timeout", "-1", app]
         return self._start(f"relayman-{server}", command, env, port).wait_http()
