@@ -51,15 +51,18 @@ def batch_of(count: int, sources: list[str]) -> list[dict]:
 
 
 def batch_at_the_limit(sources: list[str]) -> bytes:
-    """A batch body of exactly BODY_LIMIT bytes: as many small alternating events as fit."""
-    events = batch_of(BODY_LIMIT // 70, sources)
-    body = json.dumps(events).encode()
-    while len(body) > BODY_LIMIT:
-        events.pop()
-        body = json.dumps(events).encode()
+    """A batch body of exactly BODY_LIMIT bytes: as many small alternating events as fit, the
+    last one padded (sizes are added up as the events are taken: encoding the whole body again
+    for each one took half a minute)."""
+    events, size = [], len("[]")
+    for event in batch_of(BODY_LIMIT // 60, sources):
+        grown = size + len(json.dumps(event)) + (len(", ") if events else 0)
+        if grown + len(', "data": ""') > BODY_LIMIT:
+            break
+        events.append(event)
+        size = grown
     events[-1]["data"] = ""
-    padding = BODY_LIMIT - len(json.dumps(events).encode())
-    events[-1]["data"] = "x" * padding
+    events[-1]["data"] = "x" * (BODY_LIMIT - len(json.dumps(events).encode()))
     body = json.dumps(events).encode()
     assert len(body) == BODY_LIMIT
     return body
