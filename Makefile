@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 4000
 JS := tests/js
 
-.PHONY: run run-cluster test test-unit fuzz lint format venv lock js-deps browser clean bench bench-quick
+.PHONY: run run-cluster test test-unit fuzz lint format venv lock js-deps browser wrk clean bench bench-quick
 
 run: $(VENV)/.runtime
 	PYTHON=$(BIN)/python PORT=$(PORT) bin/serve
@@ -18,7 +18,7 @@ run: $(VENV)/.runtime
 run-cluster: $(VENV)/.runtime
 	PYTHON=$(BIN)/python bin/run-cluster
 
-test: $(VENV)/.dev js-deps browser
+test: $(VENV)/.dev js-deps browser wrk
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -71,10 +71,10 @@ lock:
 # The benchmark (bench/): every figure as a ratio to a hand-written floor, from one run.
 # `bench` (< 15 min) writes bench/results/latest.{md,json,png}; `bench-quick` (< 3 min) writes
 # bench/results/quick/.
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench wrk
 	$(BIN)/python -m bench
 
-bench-quick: $(VENV)/.bench
+bench-quick: $(VENV)/.bench wrk
 	$(BIN)/python -m bench --quick --out bench/results/quick
 
 $(VENV)/.bench: bench/requirements.txt $(VENV)/.dev
@@ -86,6 +86,13 @@ js-deps: $(JS)/node_modules/.installed
 $(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
 	touch $@
+
+# The benchmark's ingest references post with wrk (a load generator in C); Debian's package,
+# installed when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 # The browser test needs Chromium; Debian's package, installed when missing.
 browser:
