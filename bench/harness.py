@@ -11,7 +11,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import poster, wrk
 from .poster import Poster, event, ingest_rate, post_event
@@ -325,11 +325,11 @@ async def ingest_references(servers: Servers, server: str, plan: Plan, log=print
     }
 
 
-async def measure(target: Target, plan: Plan, stalled: bool = False) -> dict:
+async def measure(target: Target, plan: Plan, stalled: bool = False, profiled=True) -> dict:
     result = {"fan_out": []}
     for count in plan.subscribers:
         paced = count == plan.paced_subscribers
-        profile = count == max(plan.subscribers) and len(target.nodes) == 1
+        profile = profiled and count == max(plan.subscribers) and len(target.nodes) == 1
         result["fan_out"].append(await fan_out(target, count, plan, paced, profile))
     if stalled:
         result["stalled_reader"] = await stalled_reader(target, plan)
@@ -365,6 +365,29 @@ async def layer_scaling(sizes=(2_000, 20_000)) -> dict:
     return {str(size): seconds * 1e6 / size for size, seconds in best.items()}
 
 
+# Catch-up's history (issue 14), on for every source, for the targets measured again with it.
+HISTORY_ON = {"RELAYMAN_HISTORY_SIZE": "1000"}
+
+
+async def history_on(servers: Servers, plan: Plan, results: dict, log=print) -> None:
+    """The embedded and the Redis targets again with history on, at the first subscriber count
+    only: what keeping history costs fan-out and ingest, beside the same figures with it off."""
+    short = replace(plan, subscribers=plan.subscribers[:1])
+    log("daphne-history: as daphne, with history on")
+    node = servers.relayman("daphne", env=HISTORY_ON)
+    target = Target("daphne-history", [node], [node])
+    results["targets"]["daphne-history"] = await measure(target, short, profiled=False)
+    servers.stop()
+
+    log("redis-history: as redis, with history on (a Redis stream per source)")
+    redis = servers.redis()
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    nodes = [servers.relayman("daphne", url, env=HISTORY_ON) for _ in range(2)]
+    target = Target("redis-history", [*nodes, redis], nodes)
+    results["targets"]["redis-history"] = await measure(target, short)
+    servers.stop()
+
+
 async def run(plan: Plan, log=print) -> dict:
     """Measure every target, one after the other, on this machine."""
     servers = Servers()
@@ -393,6 +416,8 @@ async def run(plan: Plan, log=print) -> dict:
         target = Target("redis", [*nodes, redis], nodes)
         results["targets"]["redis"] = await measure(target, plan)
         servers.stop()
+
+        await history_on(servers, plan, results, log)
 
         for server in ("daphne", "uvicorn-httptools"):
             if server == "uvicorn-httptools" and not importlib.util.find_spec("uvloop"):

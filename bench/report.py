@@ -246,6 +246,34 @@ def references(results: dict) -> str:
     return "\n".join(lines)
 
 
+# Issue 14: each target measured again with history on, beside itself with history off.
+HISTORY = {"daphne": "daphne-history", "redis": "redis-history"}
+
+
+def history(results: dict) -> str:
+    """Fan-out and ingest with catch-up's history on, beside the same target with it off."""
+    pairs = {off: on for off, on in HISTORY.items() if on in results["targets"]}
+    if not pairs:
+        return ""
+    count = results["plan"]["subscribers"][0]
+    rows = [row for row in figures(results) if row[0].startswith(f"{count:,} subs")]
+    rows += [row for row in figures(results) if row[0].startswith("ingest:")]
+    header = ["figure"]
+    for off in pairs:
+        header += [f"{TITLES[off]}, history off", "history on", "on ÷ off"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, _, get in rows:
+        cells = [label]
+        for off, on in pairs.items():
+            cells += [show(get(off)), show(get(on)), times(ratio(get(on), get(off)))]
+        lines.append("| " + " | ".join(cells) + " |")
+    intro = (
+        f"`RELAYMAN_HISTORY_SIZE=1000` for every source; the same load as above at {count:,} "
+        "subscribers. With history off nothing is kept: those columns are the table's own."
+    )
+    return "\n".join([intro, "", *lines])
+
+
 def profiles(results: dict) -> str:
     """Where each single-node server's CPU went in a burst: share, and µs per delivery."""
     count = max(results["plan"]["subscribers"])
@@ -310,6 +338,9 @@ def markdown(results: dict) -> str:
     ingest = references(results)
     if ingest:
         lines += ["", "## Ingest beside its references (issue 12)", "", ingest]
+    kept = history(results)
+    if kept:
+        lines += ["", "## With catch-up's history on (issue 14)", "", kept]
     breakdown = profiles(results)
     if breakdown:
         lines += ["", "## Where the CPU goes", "", breakdown]

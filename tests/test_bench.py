@@ -3,8 +3,9 @@
 import json
 import os
 
-from bench import report, wrk
+from bench import compare, report, wrk
 from bench.harness import Plan, run
+from bench.servers import ROOT
 from tests.support.redis import require_tool
 
 TINY = Plan(
@@ -17,7 +18,7 @@ TINY = Plan(
     stalled_peers=2,
     stalled_rounds=1,
 )
-TARGETS = ("floor", "daphne", "uvicorn", "redis")
+TARGETS = ("floor", "daphne", "uvicorn", "redis", "daphne-history", "redis-history")
 
 
 async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
@@ -44,6 +45,7 @@ async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
     assert json.loads((tmp_path / "latest.json").read_text())["plan"]["subscribers"] == [6]
     assert (tmp_path / "latest.md").read_text() == text
     assert "| 6 subs, burst: server CPU µs/delivery |" in text
+    assert "## With catch-up's history on (issue 14)" in text
     assert "| ingest: single-event POSTs/s |" in text
     requirements = [requirement for requirement, _, _ in report.verdicts(results)]
     assert "6 subs burst: server CPU per delivery ≤ 3× floor" in requirements
@@ -60,3 +62,9 @@ async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
         assert "## Ingest beside its references (issue 12)" in text
     assert len(requirements) == 10 + 3 * len(references)
     assert results["layer_us_per_member"].keys() == {"2000", "20000"}
+
+
+async def test_compare_measures_two_checkouts_side_by_side():
+    result = await compare.compare(ROOT, subscribers=4, rounds=2)  # this checkout against itself
+    assert len(result["ratios"]) == 2 and result["ratio"] > 0
+    assert result["this_us"] > 0 and result["other_us"] > 0

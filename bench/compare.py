@@ -1,0 +1,69 @@
+"""Server CPU per delivery of two checkouts side by side: `python -m bench.compare <checkout>`.
+
+Whether a change costs fan-out anything is a difference of a few percent, which runs minutes apart
+on a shared machine cannot show. Here both checkouts' servers (daphne, as `make run` serves them)
+hold the same number of subscribers at once and take bursts in turn, in alternating order, and
+the figure is the median over the rounds of this checkout's CPU per delivery over the other's.
+Make the other checkout with e.g. `git worktree add /tmp/before <commit>`.
+"""
+
+import argparse
+import asyncio
+import statistics
+from pathlib import Path
+
+from . import servers as bench_servers
+from .harness import SETTLE_SECONDS, Clients, Plan, Target, deliver
+
+
+async def compare(other: Path, subscribers: int, rounds: int) -> dict:
+    checkouts = {"other": other, "this": bench_servers.ROOT}
+    servers = bench_servers.Servers()
+    targets, clients = {}, {}
+    try:
+        for name, root in checkouts.items():
+            bench_servers.ROOT = root  # the server process runs from that checkout
+            node = servers.relayman("daphne")
+            targets[name] = Target(name, [node], [node])
+        bench_servers.ROOT = checkouts["this"]
+        for name, target in targets.items():
+            clients[name], _ = await Clients.start(target.ws_urls(), subscribers, f"/c/{name}")
+        await asyncio.sleep(SETTLE_SECONDS)
+        plan = Plan(events=20, rounds=1)
+        cpu = {name: [] for name in targets}
+        for n in range(rounds):
+            for name in list(targets)[:: 1 if n % 2 == 0 else -1]:
+                run = await deliver(targets[name], clients[name], f"/c/{name}", plan, 0.0)
+                if run["deliveries"] != run["expected"]:
+                    raise RuntimeError(f"{name}: {run['deliveries']} of {run['expected']} arrived")
+                cpu[name].append(run["cpu_us_per_delivery"])
+    finally:
+        for client in clients.values():
+            await client.close()
+        servers.stop()
+    ratios = [this / other for this, other in zip(cpu["this"], cpu["other"], strict=True)]
+    return {
+        "this_us": statistics.median(cpu["this"]),
+        "other_us": statistics.median(cpu["other"]),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("other", type=Path, help="the other checkout (a git worktree)")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    result = asyncio.run(compare(args.other.resolve(), args.subscribers, args.rounds))
+    print(
+        f"server CPU per delivery, {args.subscribers:,} subscribers, {args.rounds} rounds: "
+        f"this checkout {result['this_us']:.1f} µs, the other {result['other_us']:.1f} µs; "
+        f"this ÷ other, median of the rounds: {result['ratio']:.3f} "
+        f"({', '.join(f'{r:.2f}' for r in result['ratios'])})"
+    )
+
+
+if __name__ == "__main__":
+    main()
