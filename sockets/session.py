@@ -327,29 +327,26 @@ class Session:
         return self._enter(message, source, limits.max_channels)
 
     def _enter(self, message: Message, source: str, max_channels: int) -> list[Action]:
-        if source in self.joined:
-            tallies.joins["ok"] += 1
-            return self._rejoin(message, source)
-        if len(self.joined) >= max_channels:
-            tallies.joins["too_many_channels"] += 1
-            return [self._reply(message, "error", {"reason": "too many channels joined"})]
         after = _last_event_id(message.payload)
         if isinstance(after, Problem):
             tallies.joins["invalid"] += 1
             return [self._reply(message, "error", {"reason": after.reason})]
+        if source in self.joined:
+            tallies.joins["ok"] += 1
+            return self._rejoin(message, source, after)
+        if len(self.joined) >= max_channels:
+            tallies.joins["too_many_channels"] += 1
+            return [self._reply(message, "error", {"reason": "too many channels joined"})]
         tallies.joins["ok"] += 1
         self.joined[source] = _join_ref(message)
         if after is not None:
             return [Subscribe(source, CatchUp(after, message))]
         return [Subscribe(source), self._reply(message, "ok", {"messages": []})]
 
-    def _rejoin(self, message: Message, source: str) -> list[Action]:
+    def _rejoin(self, message: Message, source: str, after: str | None) -> list[Action]:
         # The old membership ends with its own phx_close; the group membership itself carries
         # on, so no event is lost or delivered twice in between: a client catching up has
         # missed nothing.
-        after = _last_event_id(message.payload)
-        if isinstance(after, Problem):
-            return [self._reply(message, "error", {"reason": after.reason})]
         ended = self._send(close(message.topic, self.joined[source]))
         self.joined[source] = _join_ref(message)
         response = {"messages": []} if after is None else {"messages": [], "recovered": True}
