@@ -111,8 +111,13 @@ def _step(failing: set[str]) -> None:
         else:
             _recovered(failing, "write_last_used")
     finally:
-        close_old_connections()  # as at the end of a request: honours CONN_MAX_AGE
         _loaded.set()
+        try:
+            close_old_connections()  # as at the end of a request: honours CONN_MAX_AGE
+        except Exception as exc:  # never the end of the thread: the mirror would go stale
+            _failed(failing, "close_connections", exc)
+        else:
+            _recovered(failing, "close_connections")
 
 
 def _load() -> Snapshot:
