@@ -99,9 +99,41 @@ def _in_turn(*calls):
 
 
 def only_djangos_receivers(signal, sender) -> bool:
-    """Whether `signal` would reach Django's database housekeeping and nothing else."""
-    sync_receivers, async_receivers = signal._live_receivers(sender)
-    return not async_receivers and all(r in DJANGOS_RECEIVERS for r in sync_receivers)
+    """Whether `signal` would reach Django's database housekeeping and nothing else.
+
+    Asked twice per request: the answer is kept per list of connected receivers (their lookup
+    keys: the ids of receiver and sender), so a receiver connected or disconnected is seen at once.
+    A dead weak receiver whose id a new one takes cannot turn a "no" into a "yes": Django's own
+    receivers are module functions, which never die.
+    """
+    key = (sender, tuple(receiver[0] for receiver in signal.receivers))
+    known = _only_djangos.get(signal)
+    if known is None or known[0] != key:
+        sync_receivers, async_receivers = signal._live_receivers(sender)
+        only = not async_receivers and all(r in DJANGOS_RECEIVERS for r in sync_receivers)
+        known = _only_djangos[signal] = (key, only)
+    return known[1]
+
+
+_only_djangos: dict = {}  # signal -> (its receivers' key, the answer for them)
+
+
+class _DisconnectWatch:
+    """Cancels a request's task when its client disconnects before the response is complete."""
+
+    aborted = False
+    complete = False
+
+    def __init__(self, receive, request_task: asyncio.Task):
+        self._receive = receive
+        self._request_task = request_task
+
+    async def run(self):
+        while (await self._receive())["type"] != "http.disconnect":
+            pass  # nothing else may follow a complete body (Django asserts so); not worth a task
+        if not self.complete:
+            self.aborted = True
+            self._request_task.cancel()
 
 
 class ASGIHandler(asgi.ASGIHandler):
@@ -139,40 +171,38 @@ class ASGIHandler(asgi.ASGIHandler):
             return
         try:
             response = await self._respond_unless_disconnected(request, receive, send)
-        except asyncio.CancelledError:  # the client left before the answer
-            await self._finished()
-        else:
-            await self._close(response)
+            if response is None:  # the client left before the answer
+                await self._finished()
+            else:
+                await self._close(response)
         finally:
             body_file.close()
 
     async def _respond_unless_disconnected(self, request, receive, send):
-        """The response, sent; the view is cancelled if the client disconnects first."""
+        """The response, sent; or None when the client disconnected before the view answered.
 
-        async def respond():
+        Django runs the view and a listener for the disconnect as two tasks and waits for the
+        first. Here the view runs in the request's own task and one watcher cancels it on a
+        disconnect. A disconnect once the response is complete (daphne sends one at once) is no
+        news: Django's listener raised RequestAborted there, in a traceback that held the request
+        and the response in a reference cycle until a full collection, rare in the served
+        process (relayman_project/gc_tuning.py).
+        """
+        request_task = asyncio.current_task()
+        watch = _DisconnectWatch(receive, request_task)
+        watcher = asyncio.create_task(watch.run())
+        response = None
+        try:
             response = await self.run_get_response(request)
-            try:
-                await self.send_response(response, send)
-            except asyncio.CancelledError:  # the client disconnected while it was sent
-                pass
-            return response
-
-        listener = asyncio.create_task(self.listen_for_disconnect(receive))
-        responder = asyncio.create_task(respond())
-        await asyncio.wait([listener, responder], return_when=asyncio.FIRST_COMPLETED)
-        for task in (listener, responder):
-            if task.done():
-                try:
-                    task.result()
-                except RequestAborted:
-                    pass
-            else:  # views may handle their cancellation
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-        return responder.result()
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            if not watch.aborted:
+                raise  # cancelled from outside: the server is stopping
+            request_task.uncancel()  # the watcher's cancellation, handled here
+        finally:
+            watch.complete = True
+            watcher.cancel()
+        return response
 
     def _finish_in_thread(self) -> bool:
         """Whether request_finished has work for a thread: the request's connections there, or

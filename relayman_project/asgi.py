@@ -35,8 +35,7 @@ ProcessCollector(registry=metrics.REGISTRY)
 
 application = ProtocolTypeRouter(
     {
-        # Collections are rare here (gc_tuning): no answer may wait in a cycle for one.
-        "http": gc_tuning.without_late_disconnect(django_asgi_app),
+        "http": django_asgi_app,
         "websocket": URLRouter([*websocket_urlpatterns, re_path("", SocketRouteNotFound())]),
     }
 )

@@ -14,9 +14,9 @@ from types import FrameType, ModuleType
 
 import httpx
 import pytest
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler as DjangosHandler
 
-from relayman_project import gc_tuning
+from events.request_handler import ASGIHandler
 from tests.support.sockets_client import new_source
 from tests.support.wait import await_until
 
@@ -147,43 +147,11 @@ def large_objects_reachable_from(garbage: list) -> list[tuple[str, int]]:
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [201, 400])
 async def test_a_post_leaves_nothing_large_in_reference_cycles(status):
-    application = gc_tuning.without_late_disconnect(ASGIHandler())
-    assert await large_objects_left_by(application, status) == []
+    assert await large_objects_left_by(ASGIHandler(), status) == []
 
 
 @pytest.mark.django_db
 async def test_djangos_handler_alone_keeps_the_answer_in_a_cycle_after_daphnes_disconnect():
-    # Why the served application is wrapped: should Django stop doing this, the wrapper can go.
-    held = await large_objects_left_by(ASGIHandler(), 201)
+    # Why Relayman's handler watches for the disconnect its own way (events/request_handler.py).
+    held = await large_objects_left_by(DjangosHandler(), 201)
     assert [kind for kind, _ in held] == ["bytes"]  # the 201's body: the event, echoed
-
-
-async def test_a_disconnect_before_the_response_is_complete_still_reaches_django():
-    # A client that goes away mid-request must still abort it: only a late disconnect is held.
-    heard = []
-
-    async def application(scope, receive, send):
-        heard.append(await receive())
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"part", "more_body": True})
-        heard.append(await receive())
-
-    messages = [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
-
-    async def receive():
-        return messages.pop(0)
-
-    async def send(message):
-        pass
-
-    wrapped = gc_tuning.without_late_disconnect(application)
-    await asyncio.wait_for(wrapped({"type": "http"}, receive, send), 1)
-    assert heard == [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
-
-
-async def test_other_scopes_pass_straight_through():
-    async def application(scope, receive, send):
-        return scope["type"], receive, send
-
-    wrapped = gc_tuning.without_late_disconnect(application)
-    assert await wrapped({"type": "websocket"}, print, len) == ("websocket", print, len)

@@ -1,21 +1,29 @@
 """The request handler in process: Django's own receivers skip the thread a request does not need,
-a project's own receivers are sent as Django sends them, in the request's thread."""
+a project's own receivers are sent as Django sends them, in the request's thread; a client that
+leaves before the answer cancels the view, one that leaves after it cancels nothing."""
 
+import asyncio
 import threading
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
+from django.http import HttpResponse
+from django.test import override_settings
+from django.urls import path
 
 from events.request_handler import ASGIHandler, only_djangos_receivers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def get(path: str) -> int:
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
-    scope |= {"server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "scheme": "http"}
-    communicator = ApplicationCommunicator(ASGIHandler(), scope)
+def http_scope(url: str) -> dict:
+    scope = {"type": "http", "method": "GET", "path": url, "query_string": b"", "headers": []}
+    return scope | {"server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "scheme": "http"}
+
+
+async def get(url: str) -> int:
+    communicator = ApplicationCommunicator(ASGIHandler(), http_scope(url))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(5)
     await communicator.receive_output(5)  # the body
@@ -45,3 +53,69 @@ async def test_a_projects_own_receivers_run_in_the_requests_thread():
             signal.disconnect(receiver)
     assert len(threads) == 2 and len(set(threads)) == 1, threads
     assert threads[0].startswith("django-request"), threads
+
+
+class SlowView:
+    """A view that waits until the test lets it answer, noting whether it was cancelled (made
+    anew for each test: an asyncio.Event belongs to the loop that first waits on it)."""
+
+    def __init__(self):
+        self.started, self.may_answer, self.cancelled = asyncio.Event(), asyncio.Event(), []
+
+    async def __call__(self, request):
+        self.started.set()
+        try:
+            await self.may_answer.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(True)
+            raise
+        return HttpResponse(b"done")
+
+
+async def slow_page(request):
+    return await slow_view(request)
+
+
+urlpatterns = [path("slow", slow_page)]
+slow_view: SlowView
+
+
+@pytest.fixture(name="slow")
+def slow_fixture():
+    global slow_view
+    slow_view = SlowView()
+    with override_settings(ROOT_URLCONF=__name__):
+        yield slow_view
+
+
+async def test_a_client_that_leaves_before_the_answer_cancels_the_view(slow):
+    communicator = ApplicationCommunicator(ASGIHandler(), http_scope("/slow"))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    await asyncio.wait_for(slow.started.wait(), 5)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(5)  # the handler returns: nothing is sent to a client that left
+    assert slow.cancelled == [True]
+    assert await communicator.receive_nothing()
+
+
+async def test_a_disconnect_after_the_answer_cancels_nothing(slow):
+    slow.may_answer.set()
+    communicator = ApplicationCommunicator(ASGIHandler(), http_scope("/slow"))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    assert (await communicator.receive_output(5))["status"] == 200
+    assert (await communicator.receive_output(5))["body"] == b"done"
+    await communicator.send_input({"type": "http.disconnect"})  # as daphne sends at once
+    await communicator.wait(5)
+    assert slow.cancelled == []
+
+
+async def test_a_request_cancelled_from_outside_stays_cancelled(slow):
+    """The server stopping cancels the application: the handler must not take that for a
+    client's disconnect and swallow it."""
+    communicator = ApplicationCommunicator(ASGIHandler(), http_scope("/slow"))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    await asyncio.wait_for(slow.started.wait(), 5)
+    communicator.future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await communicator.future
+    assert slow.cancelled == [True]
