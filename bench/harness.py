@@ -275,9 +275,10 @@ async def ingest_versus_bare(target: Target, plan: Plan) -> dict:
 async def ingest_references(servers: Servers, server: str, plan: Plan, log=print) -> dict:
     """Single-event POSTs (wrk, 16 connections) to /events beside the raw ASGI app (/raw) and the
     bare Django view (/bare) in one process, and to /events of a second process that requires
-    producer keys; one-second slices in turn, in a rotating order, so that all four meet the same
-    moments of a noisy machine. Each ratio is the median over the rounds of one slice to another.
-    The server's CPU per request, which a busy machine disturbs less than a rate, goes alongside.
+    producer keys; and batches of 100 to /events beside the raw app, which parses them too. In
+    one-second slices in turn, in a rotating order, so that all six meet the same moments of a
+    noisy machine. Each ratio is the median over the rounds of one slice to another. The server's
+    CPU per request, which a busy machine disturbs less than a rate, goes alongside.
     """
     if not wrk.available():
         log("wrk is not installed: the ingest references are not measured")
@@ -287,11 +288,13 @@ async def ingest_references(servers: Servers, server: str, plan: Plan, log=print
     keyed = servers.relayman(
         server, env={"RELAYMAN_REQUIRE_PRODUCER_KEYS": "true"}, settings="bench.settings"
     )
-    paths = {
-        "raw": (node, "/raw", ""),
-        "bare": (node, "/bare", ""),
-        "events": (node, "/events", ""),
-        "events_keyed": (keyed, "/events", key),
+    paths = {  # name: (process, path, producer key, events per batch or 0 for single POSTs)
+        "raw": (node, "/raw", "", 0),
+        "bare": (node, "/bare", "", 0),
+        "events": (node, "/events", "", 0),
+        "events_keyed": (keyed, "/events", key, 0),
+        "raw_batch": (node, "/raw", "", wrk.BATCH_EVENTS),
+        "events_batch": (node, "/events", "", wrk.BATCH_EVENTS),
     }
     rounds = max(2, round(2 * plan.ingest_seconds))
     runs: dict[str, list[dict]] = {name: [] for name in paths}
@@ -299,10 +302,10 @@ async def ingest_references(servers: Servers, server: str, plan: Plan, log=print
         for n in range(rounds):
             names = list(paths)
             for name in names[n % len(names) :] + names[: n % len(names)]:
-                process, path, secret = paths[name]
+                process, path, secret, batch = paths[name]
                 url = f"http://127.0.0.1:{process.port}{path}"
                 cpu = process.cpu_seconds()
-                run = await asyncio.to_thread(wrk.post, url, 1.0, secret)
+                run = await asyncio.to_thread(wrk.post, url, 1.0, secret, batch)
                 run["cpu_us"] = (process.cpu_seconds() - cpu) * 1e6 / max(1, run["requests"])
                 runs[name].append(run)
     finally:
@@ -314,14 +317,16 @@ async def ingest_references(servers: Servers, server: str, plan: Plan, log=print
     def ratio(a, b, key="per_s"):
         return statistics.median(x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True))
 
+    rates = {name: "events_per_s" if paths[name][3] else "per_s" for name in paths}
     return {
-        **{f"{name}_per_s": median(name) for name in paths},
+        **{f"{name}_{rate}": median(name, rate) for name, rate in rates.items()},
         **{f"{name}_p99_ms": median(name, "p99_ms") for name in paths},
         **{f"{name}_cpu_us": median(name, "cpu_us") for name in paths},
         "events_to_raw": ratio("events", "raw"),
         "events_to_bare": ratio("events", "bare"),
         "p99_to_raw": ratio("events", "raw", "p99_ms"),
         "keyed_to_events": ratio("events_keyed", "events"),
+        "events_batch_to_raw": ratio("events_batch", "raw_batch", "events_per_s"),
     }
 
 
@@ -423,7 +428,7 @@ async def run(plan: Plan, log=print) -> dict:
             if server == "uvicorn-httptools" and not importlib.util.find_spec("uvloop"):
                 log("uvloop is not installed (bench/requirements.txt): no uvicorn-httptools run")
                 continue
-            log(f"ingest references: /events beside a raw ASGI app and a bare view, {server}")
+            log(f"ingest references: /events, single and batched, beside a raw ASGI app, {server}")
             references = await ingest_references(servers, server, plan, log)
             results["targets"].setdefault("references", {})[server] = references
 

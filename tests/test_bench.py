@@ -58,9 +58,15 @@ async def test_the_harness_measures_every_target_and_writes_the_table(tmp_path):
         figures = references["daphne"]
         assert figures["raw_per_s"] > 0 and figures["events_per_s"] > 0
         assert figures["events_keyed_per_s"] > 0 and figures["p99_to_raw"] > 0
+        assert figures["raw_batch_events_per_s"] > figures["raw_per_s"]
+        assert figures["events_batch_events_per_s"] > 0 and figures["events_batch_to_raw"] > 0
         assert "ingest, daphne: single POSTs ≥ 0.5× the raw ASGI app" in requirements
+        assert "ingest, daphne: batches of 100 ≥ 100,000 events/s (wrk, 16 connections)" in (
+            requirements
+        )
         assert "## Ingest beside its references (issue 12)" in text
-    assert len(requirements) == 10 + 3 * len(references)
+        assert "| POST /events: events/s, p99 ms, CPU µs/batch |" in text
+    assert len(requirements) == 9 + 3 * len(references) + ("daphne" in references)
     assert results["layer_us_per_member"].keys() == {"2000", "20000"}
 
 
