@@ -10,12 +10,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("", include("events.urls")),  # first: POST /events is resolved on every request
     path("admin/", admin.site.urls),
     path("api/schema", SpectacularAPIView.as_view(), name="relayman-schema"),
     path(
         "api/docs", SpectacularSwaggerView.as_view(url_name="relayman-schema"), name="relayman-docs"
     ),
-    path("", include("events.urls")),
     path("", include("events.metrics_urls")),  # /metrics
 ]
 
