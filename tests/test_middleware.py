@@ -84,6 +84,14 @@ async def test_relay_requests_never_leave_the_event_loop(make_request):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+async def test_a_request_that_never_touches_messages_makes_no_message_storage():
+    request = REQUESTS["one event"](AsyncRequestFactory())
+    with mock.patch("relayman_project.middleware.default_storage") as make_storage:
+        response = await respond(request)
+    assert response.status_code == 201, response.content
+    make_storage.assert_not_called()  # a cookie signer and two backends, for nothing
+
+
 async def test_a_post_with_a_producer_key_never_leaves_the_event_loop(settings, monkeypatch):
     key, key_id = producer_keys.new_key()
     key_hash = producer_keys.hash_key(key)
