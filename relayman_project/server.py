@@ -11,6 +11,9 @@ properties below put Relayman's in their place, so none of daphne's code is copi
   `sockets.daphne_protocol.factory_options()` on top of daphne's options, and its scope offers
   the ASGI extensions that protocol carries out (`scope_extensions`).
 
+It listens with the kernel's longest accept queue rather than Twisted's 50, so that a burst of
+connections waits to be accepted instead of having its SYNs dropped (`server_connections`).
+
 On SIGTERM the server drains (`server_drain`) before it exits. daphne's access log goes through
 Python logging (`server_access_log`), as every other line does.
 
@@ -44,6 +47,9 @@ class Server(daphne.server.Server):
 
     def run(self):
         self.action_logger = server_access_log.through_logging(self.action_logger)
+        backlog = server_connections.listen_backlog()
+        self.endpoints = [server_connections.with_backlog(e, backlog) for e in self.endpoints]
+        logger.info("event=server_listen backlog=%d (net.core.somaxconn)", backlog)
         problems = server_internals.problems()
         if problems:
             logger.warning(

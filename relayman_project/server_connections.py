@@ -12,10 +12,19 @@ next turn of the event loop, and in a flood Twisted accepts many connections per
 the spare descriptors in refusals, a connection is closed unanswered instead. That, and
 connections Twisted has to drop because descriptors ran out all the same (a cap set above the
 limit), are logged the same way, as connections dropped, rather than not at all.
+
+Before any of that, a new connection waits in the kernel's accept queue until the server takes
+it. Twisted's default queue holds 50: in a burst (300 producers posting at once, thousands of
+browsers reconnecting after a node drained) the kernel drops the SYNs past it, and each of those
+clients retries one, three, seven seconds later. So the server listens with the longest queue the
+kernel allows, `net.core.somaxconn`, which caps any backlog anyway (`with_backlog`).
 """
 
 import logging
+import re
 import resource
+import socket
+from pathlib import Path
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import globalLogPublisher
@@ -28,6 +37,10 @@ MIN_HEADROOM = 64
 RETRY_AFTER_SECONDS = 5
 # What Twisted logs when it cannot accept a connection (twisted.internet.tcp._accept).
 _ACCEPT_FAILURES = ("EMFILE recovery: Closed socket", "Could not accept new connection")
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+# Twisted's endpoints that take a `backlog` (fd: and systemd: sockets listen already).
+_BACKLOG_ENDPOINTS = ("tcp", "tcp6", "ssl", "unix")
+_NAMES_BACKLOG = re.compile(r"(?<!\\):backlog=")
 
 
 def descriptor_limit() -> int:
@@ -39,6 +52,22 @@ def descriptor_limit() -> int:
         except (ValueError, OSError):
             pass  # the limit stays as it was, and the cap is derived from that
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def listen_backlog() -> int:
+    """The kernel's longest accept queue: `net.core.somaxconn` (Python's SOMAXCONN elsewhere)."""
+    try:
+        return int(SOMAXCONN.read_text())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """A Twisted endpoint description that listens with `backlog`, unless it names its own."""
+    kind = description.split(":", 1)[0]
+    if kind not in _BACKLOG_ENDPOINTS or _NAMES_BACKLOG.search(description):
+        return description
+    return f"{description}:backlog={backlog}"
 
 
 def headroom(limit: int) -> int:

@@ -1,16 +1,20 @@
 """The connection cap: past it a new connection gets a clear 503, and the log says so once.
 
 Against real servers: with RELAYMAN_MAX_CONNECTIONS set, with the cap derived from a file
-descriptor limit, and with a cap set above what the descriptors allow.
+descriptor limit, and with a cap set above what the descriptors allow. And before the cap, the
+accept queue: a burst of connections waits in it while the server is busy, none dropped.
 """
 
 import asyncio
 import contextlib
+import signal
 import socket
 
 import httpx
+import pytest
 import websockets
 
+from relayman_project import server_connections
 from tests.support.server import Server
 from tests.support.wait import wait_until
 
@@ -31,6 +35,16 @@ def idle_connections(server: Server, count: int):
     finally:
         for sock in sockets:
             sock.close()
+
+
+@contextlib.contextmanager
+def paused(server: Server):
+    """The server process stopped: it accepts nothing, as when it is busy, until it goes on."""
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.process.send_signal(signal.SIGCONT)
 
 
 def health(server: Server) -> httpx.Response:
@@ -102,3 +116,39 @@ def test_at_the_descriptor_limit_no_connection_is_dropped_unlogged():
         wait_until(lambda: health(relay).status_code == 200, "served again")
         wait_until(lambda: "connections_dropped_ended" in relay.logs(), "the episode's end", 10)
         assert "Traceback" not in relay.logs()
+
+
+# As many connections at once as the 300 concurrent POSTs of tests/test_delivery.py: Twisted's
+# default accept queue held 50, and the kernel dropped the SYNs past it.
+BURST = 300
+
+
+def test_a_burst_of_connections_waits_in_the_accept_queue_while_the_server_is_busy():
+    backlog = server_connections.listen_backlog()
+    if backlog < BURST:
+        pytest.skip(f"net.core.somaxconn is {backlog}, below the burst of {BURST}")
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with Server() as relay:
+        assert f"event=server_listen backlog={backlog} (net.core.somaxconn)" in relay.logs()
+        with contextlib.ExitStack() as stack:
+            opened = []
+            with paused(relay):
+                # A dropped SYN would be retried a second later: the connect would time out.
+                for _ in range(BURST):
+                    address = ("127.0.0.1", relay.port)
+                    opened.append(stack.enter_context(socket.create_connection(address, 5)))
+                    opened[-1].sendall(request)
+            answers = [sock.makefile("rb").read() for sock in opened]
+        assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers), answers
+
+
+def test_the_listen_backlog_goes_to_the_endpoints_that_take_one():
+    assert server_connections.with_backlog("tcp:port=80:interface=127.0.0.1", 9) == (
+        "tcp:port=80:interface=127.0.0.1:backlog=9"
+    )
+    assert server_connections.with_backlog("unix:/run/relay.sock", 9) == (
+        "unix:/run/relay.sock:backlog=9"
+    )
+    # Its own backlog is kept; a socket handed over listens already.
+    assert server_connections.with_backlog("tcp:80:backlog=5", 9) == "tcp:80:backlog=5"
+    assert server_connections.with_backlog("fd:fileno=3", 9) == "fd:fileno=3"

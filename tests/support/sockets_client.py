@@ -44,12 +44,13 @@ class PhoenixClient:
         frame = list(fields) if self.v2 else dict(zip(FIELDS, fields, strict=True))
         await self.ws.send(json.dumps(frame))
 
-    async def recv_raw(self) -> str:
-        async with asyncio.timeout(TIMEOUT):
+    async def recv_raw(self, timeout: float | None = TIMEOUT) -> str:
+        """The next frame; `timeout=None` leaves the wait to the caller's own deadline."""
+        async with asyncio.timeout(timeout):
             return await self.ws.recv()
 
-    async def recv(self) -> list:
-        data = json.loads(await self.recv_raw())
+    async def recv(self, timeout: float | None = TIMEOUT) -> list:
+        data = json.loads(await self.recv_raw(timeout))
         if self.v2:
             return data
         assert set(data) == set(FIELDS), data
