@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 from functools import lru_cache
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
 from channels.layers import get_channel_layer
 
@@ -47,6 +48,23 @@ def group_for(source: str) -> str:
     return "source_" + hashlib.sha256(source.encode()).hexdigest()
 
 
+# The C encoder json.dumps(event, separators=(",", ":"), allow_nan=False) runs, built once: dumps
+# builds a JSONEncoder and then this per call, most of its cost for a small event. It tracks no
+# open containers (markers None), so it keeps no state between calls or threads; a circular
+# event recurses until RecursionError, and `encode` then asks json.dumps, which names it.
+_encode = c_make_encoder(
+    None,  # markers
+    json.JSONEncoder().default,
+    encode_basestring_ascii,  # ensure_ascii
+    None,  # indent
+    ":",
+    ",",
+    False,  # sort_keys
+    False,  # skipkeys
+    False,  # allow_nan
+)
+
+
 def encode(event: dict) -> str:
     """The event as compact JSON text: what subscribers receive as the push payload.
 
@@ -56,6 +74,10 @@ def encode(event: dict) -> str:
     `InvalidEvent`, keyed by attribute.
     """
     try:
+        return "".join(_encode(event, 0))
+    except RecursionError:
+        pass
+    try:  # too deep, or circular: json.dumps tells which ("Circular reference detected")
         return json.dumps(event, separators=(",", ":"), allow_nan=False)
     except RecursionError:
         detail = "'data' is nested too deeply to relay: send fewer levels of arrays and objects"

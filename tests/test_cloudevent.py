@@ -181,6 +181,24 @@ def test_time_rejects_what_is_not_rfc3339(time):
     assert "RFC 3339" in message and repr(time) in message
 
 
+@pytest.mark.parametrize(
+    "time, real",
+    [
+        ("2000-02-29T00:00:00Z", True),  # a leap year: divisible by 400
+        ("1900-02-29T00:00:00Z", False),  # divisible by 100 only
+        ("2024-01-31T00:00:00Z", True),
+        ("2024-04-31T00:00:00Z", False),
+        ("2024-12-31T23:59:60+23:59", True),
+        ("0000-01-01T00:00:00Z", False),  # datetime's years start at 1
+    ],
+)
+def test_time_is_a_day_of_the_calendar(time, real):
+    if real:
+        assert valid(time=time)["time"] == time
+    else:
+        assert "RFC 3339" in error(time=time)["time"]
+
+
 @pytest.mark.parametrize("time, kind", [(1714564800, "a number"), ({}, "an object")])
 def test_time_must_be_a_string(time, kind):
     assert error(time=time) == {"time": f"'time' must be a string, not {kind}"}
