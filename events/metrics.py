@@ -35,7 +35,8 @@ NO_MODE = "none"
 
 INGEST_REQUESTS = Counter(
     "relayman_ingest_requests",
-    "POST /events answers, by content mode and status code (201: accepted)",
+    "POST /events answers, the server's early refusals included, by content mode and status code "
+    "(201: accepted)",
     ["mode", "status"],
     registry=REGISTRY,
 )

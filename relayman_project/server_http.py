@@ -101,11 +101,10 @@ class EdgeChannel(http.HTTPChannel):
 
     def allHeadersReceived(self):
         request = self.requests[-1]
-        refusal, request.body_limit = self.edge.rules.judge(
-            self._path, request.requestHeaders, self.length
-        )
-        if refusal:
-            self.refuse(refusal)
+        request.verdict = self.edge.rules.judge(self._path, request.requestHeaders, self.length)
+        if request.verdict.refusal:
+            request.verdict.count_refusal()
+            self.refuse(request.verdict.refusal)
             return  # nor `Expect: 100-continue` answered, nor the body read
         super().allHeadersReceived()
         self._expect("body", self.edge.body_timeout)
@@ -162,6 +161,8 @@ class EdgeChannel(http.HTTPChannel):
         setting = "RELAYMAN_HEADER_TIMEOUT" if part == "headers" else "RELAYMAN_BODY_TIMEOUT"
         since = "" if part == "headers" else " of its headers"
         self.edge.slow.occurred(part=part, limit_seconds=seconds)
+        if part == "body":
+            self.requests[-1].verdict.count_refusal(408)
         self.refuse(
             server_answers.response(
                 408,
@@ -174,7 +175,7 @@ class EdgeChannel(http.HTTPChannel):
 class EdgeRequest(WebRequest):
     """daphne's request, its body held to the limit its head was judged against."""
 
-    body_limit = None  # a server_requests.BodyLimit, set when the head is judged
+    verdict = None  # a server_requests.Verdict, set when the head is judged
     _received = 0
 
     def __init__(self, *args, **kwargs):
@@ -197,7 +198,8 @@ class EdgeRequest(WebRequest):
         if channel.closing:
             return
         self._received += len(data)
-        if self._received > self.body_limit.size:
-            channel.refuse(self.body_limit.refusal())
+        if self._received > self.verdict.limit.size:
+            self.verdict.count_refusal(413)
+            channel.refuse(self.verdict.limit.refusal())
             return
         self.content.write(data)

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from django.conf import global_settings, settings
 from django.urls import NoReverseMatch, reverse
 
-from events import config, producer_keys, snapshot
+from events import config, content_modes, metrics, producer_keys, snapshot
 from events.auth import REALM
 
 from . import server_answers
@@ -44,6 +44,22 @@ class BodyLimit:
         return server_answers.response(413, config.too_large(self.size, self.origin, size))
 
 
+@dataclass(frozen=True)
+class Verdict:
+    refusal: bytes | None  # the answer refusing the request now, or None
+    limit: BodyLimit  # what its body is held to
+    events_mode: str | None  # its content mode when it is a POST /events, else None
+    status: int | None = None  # the refusal's status code, where POST /events counts it
+
+    def count_refusal(self, status: int | None = None) -> None:
+        """A POST /events answered here, before the view: counted as the view counts its own
+        answers (relayman_ingest_requests_total), so that a producer refused for a missing key
+        or an oversized body shows in the metrics."""
+        status = status or self.status
+        if self.events_mode is not None and status is not None:
+            metrics.INGEST_REQUESTS.labels(self.events_mode, str(status)).inc()
+
+
 # A new socket while the server drains (server_drain): the client's reconnection goes elsewhere.
 DRAINING_REFUSAL = server_answers.response(
     503, "The server is shutting down (draining its sockets): connect to another node"
@@ -64,26 +80,27 @@ class RequestRules:
         other = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or global_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         self.other_limit = BodyLimit(other, OTHER_LIMIT)
 
-    def judge(self, target: bytes, headers, length: int | None) -> tuple[bytes | None, BodyLimit]:
-        """(the answer refusing the request now, or None; the limit its body is held to).
+    def judge(self, target: bytes, headers, length: int | None) -> Verdict:
+        """What to do with a request whose head is in.
 
         `target` is the request line's target, `headers` Twisted's, `length` the declared
         Content-Length (None when the body is chunked).
         """
+        mode = _events_mode(headers) if self._is_events(target) else None
         limit = self.other_limit
         if self.draining and headers.hasHeader(b"upgrade"):
-            return DRAINING_REFUSAL, limit
+            return Verdict(DRAINING_REFUSAL, limit, mode)
         refusal = _media_type_refusal(headers)
         if refusal:
-            return refusal, limit
-        if self._is_events(target):
+            return Verdict(refusal, limit, mode, 400)
+        if mode is not None:
             limit = BodyLimit(config.get("MAX_EVENT_BYTES"), config.EVENT_SIZE_ORIGIN)
             refusal = self._producer_key_refusal(headers)
             if refusal:
-                return refusal, limit
+                return Verdict(refusal, limit, mode, 401)
         if length is not None and length > limit.size:
-            return limit.refusal(length), limit
-        return None, limit
+            return Verdict(limit.refusal(length), limit, mode, 413)
+        return Verdict(None, limit, mode)
 
     def _is_events(self, target: bytes) -> bool:
         path = target.split(b"?", 1)[0]
@@ -103,6 +120,14 @@ class RequestRules:
         except producer_keys.KeyRefused as refused:
             return server_answers.response(401, str(refused), (("WWW-Authenticate", REALM),))
         return None
+
+
+def _events_mode(headers) -> str:
+    """The content mode a POST /events' head says, as the metrics label it."""
+    values = headers.getRawHeaders(b"content-type")
+    content_type = b",".join(values).decode("latin-1") if values else ""
+    ce = ("ce-specversion",) if headers.hasHeader(b"ce-specversion") else ()
+    return content_modes.mode_for(content_type, ce) or metrics.NO_MODE
 
 
 def _media_type_refusal(headers) -> bytes | None:

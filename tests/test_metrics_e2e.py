@@ -166,3 +166,40 @@ async def test_a_host_project_serves_metrics_where_it_includes_them(make_server)
         assert response.status_code == 200
         assert "relayman_sockets_open 0.0" in response.text.splitlines()
         assert (await http.get("/metrics")).status_code == 404
+
+
+async def test_posts_the_server_refuses_before_the_view_are_counted_too(make_server):
+    """A missing producer key, a declared or a streamed body over the limit, a body too slow:
+    answered by the server before Django, each counted as the view counts its own answers."""
+    limit = 1000
+    keyed = make_server(env={"RELAYMAN_REQUIRE_PRODUCER_KEYS": "true"})
+    limited = make_server(
+        env={"RELAYMAN_MAX_EVENT_BYTES": str(limit), "RELAYMAN_BODY_TIMEOUT": "1"}
+    )
+    event = {"id": "1", "source": new_source(), "type": "t"}
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        assert (await http.post(f"{keyed.url}/events", json=event)).status_code == 401
+        batch = {"content-type": "application/cloudevents-batch+json"}
+        declared = await http.post(f"{limited.url}/events", content=b"[" * 2000, headers=batch)
+        assert declared.status_code == 413
+
+        async def chunks():
+            for _ in range(4):
+                yield b"[" * 600
+
+        streamed = await http.post(f"{limited.url}/events", content=chunks(), headers=batch)
+        assert streamed.status_code == 413
+    reader, writer = await asyncio.open_connection("127.0.0.1", limited.port)
+    head = b"POST /events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    writer.write(head + b"Content-Length: 100\r\n\r\n{")  # the rest never comes
+    answer = await asyncio.wait_for(reader.read(), TIMEOUT)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+    assert value(await scrape(keyed), "relayman_ingest_requests_total", **STRUCTURED_401) == 1
+    samples = await scrape(limited)
+    assert value(samples, "relayman_ingest_requests_total", mode="batch", status="413") == 2
+    assert value(samples, "relayman_ingest_requests_total", mode="structured", status="408") == 1
+
+
+STRUCTURED_401 = {"mode": "structured", "status": "401"}
