@@ -11,7 +11,6 @@ import signal
 import socket
 
 import httpx
-import pytest
 import websockets
 
 from relayman_project import server_connections
@@ -125,8 +124,9 @@ BURST = 300
 
 def test_a_burst_of_connections_waits_in_the_accept_queue_while_the_server_is_busy():
     backlog = server_connections.listen_backlog()
-    if backlog < BURST:
-        pytest.skip(f"net.core.somaxconn is {backlog}, below the burst of {BURST}")
+    # Twisted's own queue holds 50; a kernel capping it at less than the burst (128 before Linux
+    # 5.4) gets a burst that fits its queue, still past Twisted's.
+    burst = min(BURST, backlog)
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with Server() as relay:
         assert f"event=server_listen backlog={backlog} (net.core.somaxconn)" in relay.logs()
@@ -134,7 +134,7 @@ def test_a_burst_of_connections_waits_in_the_accept_queue_while_the_server_is_bu
             opened = []
             with paused(relay):
                 # A dropped SYN would be retried a second later: the connect would time out.
-                for _ in range(BURST):
+                for _ in range(burst):
                     address = ("127.0.0.1", relay.port)
                     opened.append(stack.enter_context(socket.create_connection(address, 5)))
                     opened[-1].sendall(request)
