@@ -196,9 +196,10 @@ class ASGIHandler(asgi.ASGIHandler):
             response = await self.run_get_response(request)
             await self.send_response(response, send)
         except asyncio.CancelledError:
-            if not watch.aborted:
-                raise  # cancelled from outside: the server is stopping
-            request_task.uncancel()  # the watcher's cancellation, handled here
+            # The watcher's cancellation is handled here; one from outside (the server
+            # stopping), alone or besides it, goes on.
+            if not watch.aborted or request_task.uncancel() > 0:
+                raise
         finally:
             watch.complete = True
             watcher.cancel()

@@ -48,16 +48,18 @@ class BodyLimit:
 class Verdict:
     refusal: bytes | None  # the answer refusing the request now, or None
     limit: BodyLimit  # what its body is held to
-    events_mode: str | None  # its content mode when it is a POST /events, else None
+    events_headers: object | None  # its (Twisted) headers when it is a POST /events, else None
     status: int | None = None  # the refusal's status code, where POST /events counts it
 
     def count_refusal(self, status: int | None = None) -> None:
         """A POST /events answered here, before the view: counted as the view counts its own
         answers (relayman_ingest_requests_total), so that a producer refused for a missing key
-        or an oversized body shows in the metrics."""
+        or an oversized body shows in the metrics. The content mode is read only then: an
+        accepted request leaves that to the view."""
         status = status or self.status
-        if self.events_mode is not None and status is not None:
-            metrics.INGEST_REQUESTS.labels(self.events_mode, str(status)).inc()
+        if self.events_headers is not None and status is not None:
+            mode = _events_mode(self.events_headers)
+            metrics.INGEST_REQUESTS.labels(mode, str(status)).inc()
 
 
 # A new socket while the server drains (server_drain): the client's reconnection goes elsewhere.
@@ -86,21 +88,21 @@ class RequestRules:
         `target` is the request line's target, `headers` Twisted's, `length` the declared
         Content-Length (None when the body is chunked).
         """
-        mode = _events_mode(headers) if self._is_events(target) else None
+        events = headers if self._is_events(target) else None
         limit = self.other_limit
         if self.draining and headers.hasHeader(b"upgrade"):
-            return Verdict(DRAINING_REFUSAL, limit, mode)
+            return Verdict(DRAINING_REFUSAL, limit, events)
         refusal = _media_type_refusal(headers)
         if refusal:
-            return Verdict(refusal, limit, mode, 400)
-        if mode is not None:
+            return Verdict(refusal, limit, events, 400)
+        if events is not None:
             limit = BodyLimit(config.get("MAX_EVENT_BYTES"), config.EVENT_SIZE_ORIGIN)
             refusal = self._producer_key_refusal(headers)
             if refusal:
-                return Verdict(refusal, limit, mode, 401)
+                return Verdict(refusal, limit, events, 401)
         if length is not None and length > limit.size:
-            return Verdict(limit.refusal(length), limit, mode, 413)
-        return Verdict(None, limit, mode)
+            return Verdict(limit.refusal(length), limit, events, 413)
+        return Verdict(None, limit, events)
 
     def _is_events(self, target: bytes) -> bool:
         path = target.split(b"?", 1)[0]
