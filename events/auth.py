@@ -21,7 +21,7 @@ class ProducerKeyAuthentication(BaseAuthentication):
         if not config.get("REQUIRE_PRODUCER_KEYS"):
             return None
         try:
-            record = producer_keys.check(request.headers.get("Authorization"), snapshot.key)
+            record = producer_keys.check(request.META.get("HTTP_AUTHORIZATION"), snapshot.key)
         except producer_keys.KeyRefused as refused:
             failure = (
                 exceptions.NotAuthenticated if refused.missing else exceptions.AuthenticationFailed

@@ -21,6 +21,7 @@ from functools import partial
 SPECVERSION = "1.0"
 
 REQUIRED = ("id", "source", "type")
+_REQUIRED = frozenset(REQUIRED)
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 # Errors are keyed by attribute name; a longer invalid name is cut, so that an answer quoting
 # producer input stays small (its JSON escapes would multiply a long name's size).
@@ -91,13 +92,22 @@ def validate_event(value) -> dict:
     InvalidEvent. `"data": null` is kept: an explicit null payload is not absent data."""
     if not isinstance(value, dict):
         raise InvalidEvent({"event": f"an event must be a JSON object, not {json_type(value)}"})
-    event = {name: v for name, v in value.items() if v is not None or name == "data"}
+    if None in value.values():
+        event = {name: v for name, v in value.items() if v is not None or name == "data"}
+    else:
+        event = dict(value)
     event.setdefault("specversion", SPECVERSION)
     errors = {}
     plain_limit = _PLAIN_STRINGS.get
     for name, v in event.items():
-        if v.__class__ is str and v and len(v) <= plain_limit(name, -1) and v.isprintable():
-            continue  # the common case, judged without a call: what its check would pass
+        # The common cases, judged without a call: what their checks would pass.
+        if v.__class__ is str:
+            if v and len(v) <= plain_limit(name, -1) and v.isprintable():
+                continue
+            if v == SPECVERSION and name == "specversion":
+                continue
+        elif name == "data":
+            continue  # any JSON value
         check = _CHECKS.get(name)
         message = check(v) if check else _check_extension(name, v)
         if message:
@@ -107,10 +117,11 @@ def validate_event(value) -> dict:
                 if unjudged:
                     errors["event"] = _stopped(f"attribute {_show(name)}", unjudged, "attributes")
                     break
-    for name in REQUIRED:
-        if name not in event:
-            errors[name] = f"'{name}' is required"
-    if "data" in event and "data_base64" in event:
+    if not event.keys() >= _REQUIRED:
+        for name in REQUIRED:
+            if name not in event:
+                errors[name] = f"'{name}' is required"
+    if "data_base64" in event and "data" in event:
         errors["data_base64"] = "'data' and 'data_base64' are mutually exclusive: send one of them"
     if errors:
         raise InvalidEvent(errors)

@@ -13,7 +13,7 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
 
@@ -69,8 +69,9 @@ def json_pointer(path: tuple) -> str:
     return shorten("".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path))
 
 
-def mode_for(content_type: str, headers: Mapping[str, str]) -> str | None:
-    """Content mode per the HTTP binding; None when the request is none of the three."""
+def mode_for(content_type: str, headers: Container[str]) -> str | None:
+    """Content mode per the HTTP binding; None when the request is none of the three. `headers`
+    holds the request's header names, in lower case (only ce-specversion is looked for)."""
     media_type = media_type_of(content_type)
     if media_type.startswith("application/cloudevents"):
         if not _is_json(media_type):
@@ -81,6 +82,13 @@ def mode_for(content_type: str, headers: Mapping[str, str]) -> str | None:
     if media_type == "application/json":
         return STRUCTURED  # the original service's plain-JSON structured events
     return None
+
+
+def mode_of_environ(environ: Mapping[str, str]) -> str | None:
+    """`mode_for` a request given as its CGI-style environ (Django's `request.META`), which
+    already holds what the mode depends on: no mapping of its headers need be built."""
+    content_type = environ.get("CONTENT_TYPE", "")
+    return mode_for(content_type, ("ce-specversion",) if "HTTP_CE_SPECVERSION" in environ else ())
 
 
 def media_type_of(content_type: str) -> str:

@@ -72,7 +72,7 @@ def observed(view):
     async def counted(request, *args, **kwargs):
         started = time.perf_counter()
         response = await view(request, *args, **kwargs)
-        mode = content_modes.mode_for(request.content_type or "", request.headers) or NO_MODE
+        mode = content_modes.mode_of_environ(request.META) or NO_MODE
         INGEST_SECONDS.labels(mode).observe(time.perf_counter() - started)
         INGEST_REQUESTS.labels(mode, str(response.status_code)).inc()
         return response

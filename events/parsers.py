@@ -60,7 +60,7 @@ class BinaryParser(BaseParser):
 
 class CloudEventsNegotiation(DefaultContentNegotiation):
     def select_parser(self, request, parsers):
-        mode = content_modes.mode_for(request.content_type or "", request.headers)
+        mode = content_modes.mode_of_environ(request.META)
         return next((p for p in parsers if getattr(p, "mode", None) == mode), None)
 
     def select_renderer(self, request, renderers, format_suffix=None):

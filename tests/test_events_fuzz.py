@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.cloudevent import validate_event
+from events.publishing import encode
 from tests.support.fuzz import count
 
 ANSWERS = {201, 400, 413, 415}
@@ -141,6 +142,16 @@ def test_arbitrary_bytes_never_fail_the_server(body, content_type):
 
 
 # Through a real server.
+
+
+@fuzz
+@given(data=json_values | st.integers(min_value=-(2**70), max_value=2**70))
+def test_a_payload_is_what_the_standard_library_would_encode(data):
+    """orjson's fast path and the standard encoder agree on the value, the text being ASCII."""
+    event = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": data}
+    payload = encode(event)
+    assert payload.isascii()
+    assert json.loads(payload) == json.loads(json.dumps(event, allow_nan=False))
 
 
 @pytest.fixture(scope="module")

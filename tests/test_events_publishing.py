@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 import pytest
 from channels.layers import InMemoryChannelLayer
@@ -164,6 +165,29 @@ async def test_a_reader_of_the_embedded_layer_gets_every_event_of_a_long_alterna
 def test_encode_refuses_what_is_not_json(number):
     with pytest.raises(ValueError, match="not JSON compliant"):
         encode({**EVENT, "data": {"deep": [number]}})
+
+
+@pytest.mark.parametrize(
+    ("data", "payload"),
+    [
+        ({"n": 1, "s": "x", "l": [True, False, 0.5]}, '{"n":1,"s":"x","l":[true,false,0.5]}'),
+        ("caf\u00e9 \U0001f600", '"caf\\u00e9 \\ud83d\\ude00"'),  # ASCII, as ever
+        ({"null": None}, '{"null":null}'),
+        (2**64, "18446744073709551616"),  # beyond 64 bits
+        ("\ud800", '"\\ud800"'),  # a lone surrogate
+        ({1: "int key"}, '{"1":"int key"}'),
+    ],
+)
+def test_encode_writes_every_event_as_the_standard_json_encoder_does(data, payload):
+    assert encode({**EVENT, "data": data}) == json.dumps(
+        {**EVENT, "data": data}, separators=(",", ":")
+    )
+    assert encode({**EVENT, "data": data}).endswith(f'"data":{payload}}}')
+
+
+def test_encode_refuses_types_json_has_not_as_the_standard_encoder_does():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        encode({**EVENT, "data": datetime.now(UTC)})
 
 
 async def test_an_event_that_cannot_be_encoded_publishes_nothing_of_its_batch():
