@@ -119,21 +119,40 @@ _only_djangos: dict = {}  # signal -> (its receivers' key, the answer for them)
 
 
 class _DisconnectWatch:
-    """Cancels a request's task when its client disconnects before the response is complete."""
+    """Cancels a request's task when its client disconnects before the response is complete.
+
+    It listens only once the request lets the event loop run: a view that answers without
+    waiting for anything (POST /events on the embedded layer) is never interrupted by the loop,
+    so a listener could not act before its end, and starting one (a task, woken again to be
+    cancelled) cost 5 % of such a request. `start` is scheduled as the request begins, and runs
+    at the loop's first turn while the request waits, as a task made at once would have.
+    """
 
     aborted = False
     complete = False
+    _listener: asyncio.Task | None = None
 
     def __init__(self, receive, request_task: asyncio.Task):
         self._receive = receive
         self._request_task = request_task
+        self._starting = asyncio.get_running_loop().call_soon(self._start)
 
-    async def run(self):
+    def _start(self):
+        self._listener = asyncio.create_task(self._listen())
+
+    async def _listen(self):
         while (await self._receive())["type"] != "http.disconnect":
             pass  # nothing else may follow a complete body (Django asserts so); not worth a task
         if not self.complete:
             self.aborted = True
             self._request_task.cancel()
+
+    def stop(self):
+        """The response is complete (or abandoned): stop listening, or never start."""
+        self.complete = True
+        self._starting.cancel()
+        if self._listener is not None:
+            self._listener.cancel()
 
 
 class ASGIHandler(asgi.ASGIHandler):
@@ -190,7 +209,6 @@ class ASGIHandler(asgi.ASGIHandler):
         """
         request_task = asyncio.current_task()
         watch = _DisconnectWatch(receive, request_task)
-        watcher = asyncio.create_task(watch.run())
         response = None
         try:
             response = await self.run_get_response(request)
@@ -201,8 +219,7 @@ class ASGIHandler(asgi.ASGIHandler):
             if not watch.aborted or request_task.uncancel() > 0:
                 raise
         finally:
-            watch.complete = True
-            watcher.cancel()
+            watch.stop()
         return response
 
     def _finish_in_thread(self) -> bool:

@@ -236,3 +236,21 @@ async def test_layer_unavailable_is_a_plain_exception_saying_what_was_published(
     assert str(raised.value) == (
         "Redis is unreachable: 2 of the 3 events were published, the rest were not. Retry later."
     )
+
+
+async def test_an_embedded_layer_that_may_wait_longer_than_the_timeout_is_still_timed(monkeypatch):
+    """The embedded layer publishes without a timer only while its overflow grace is within the
+    publish timeout; a layer configured to wait longer gets the timeout's 503 as before."""
+    monkeypatch.setattr(publishing, "PUBLISH_TIMEOUT", 0.2)
+    patient = EmbeddedChannelLayer(capacity=1, overflow_grace=30)
+    channel = await patient.new_channel()
+    await patient.group_add(group_for(EVENT["source"]), channel)
+    await patient.send(channel, {"type": "filler"})  # the member's mailbox is full
+    with pytest.raises(LayerUnavailable):
+        await asyncio.wait_for(publish([EVENT], channel_layer=patient), 5)
+
+    brief = EmbeddedChannelLayer(capacity=1, overflow_grace=0.1)
+    channel = await brief.new_channel()
+    await brief.group_add(group_for(EVENT["source"]), channel)
+    await brief.send(channel, {"type": "filler"})
+    assert await asyncio.wait_for(publish([EVENT], channel_layer=brief), 5)  # it overflowed
