@@ -34,6 +34,13 @@ class CloudEventBatchSerializer(_JudgedWhole, serializers.ListSerializer):
 
     rule = staticmethod(validate_batch)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # DRF binds the child to this serializer (`child.parent`), a reference cycle holding the
+        # decoded batch until the cyclic collector finds it: freeing a batch's events there, cold,
+        # cost a fifth of its CPU. The batch is judged whole and the child is never asked.
+        self.child.parent = None
+
 
 class CloudEventSerializer(_JudgedWhole, serializers.Serializer):
     """One event: errors are keyed by attribute name, each with one message."""

@@ -60,7 +60,9 @@ async def test_rss_returns_within_50_mb_of_idle_after_300_events_of_1_mb(make_se
     )
 
 
-async def post_through_asgi(application, body: bytes) -> int:
+async def post_through_asgi(
+    application, body: bytes, content_type: bytes = b"application/json"
+) -> int:
     """POST /events to an ASGI application in this process, as daphne calls it: the next
     `receive` after the complete response is an `http.disconnect`."""
     scope = {
@@ -75,7 +77,7 @@ async def post_through_asgi(application, body: bytes) -> int:
         "root_path": "",
         "headers": [
             (b"host", b"localhost"),
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 50000),
@@ -148,6 +150,28 @@ def large_objects_reachable_from(garbage: list) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("status", [201, 400])
 async def test_a_post_leaves_nothing_large_in_reference_cycles(status):
     assert await large_objects_left_by(ASGIHandler(), status) == []
+
+
+@pytest.mark.django_db
+async def test_a_batchs_events_go_with_its_request_not_to_the_cyclic_collector():
+    """DRF binds a batch serializer's child to it, a reference cycle that held the decoded events
+    until the next collection; freed there, cold, they cost a fifth of a batch's CPU."""
+    source = new_source()
+    events = [{"id": str(n), "source": source, "type": "t", "data": {"n": n}} for n in range(100)]
+    body = json.dumps(events).encode()
+    gc.collect()
+    gc.disable()
+    try:
+        batch = b"application/cloudevents-batch+json"
+        assert await post_through_asgi(ASGIHandler(), body, batch) == 201
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, dict) and o.get("source") == source]
+        assert len(left) == 0
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
 
 
 @pytest.mark.django_db
