@@ -12,10 +12,12 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
+from relayman_project.server_http import EdgeHTTPFactory
 from tests.support.server import ROOT, free_port
 from tests.support.sockets_client import new_source, phoenix, post_event
 from tests.support.wait import await_until, wait_until
@@ -112,3 +114,14 @@ async def test_bin_serve_writes_only_json_lines_under_log_format_json(tmp_path):
     assert post["status"] == 201 and post["bytes"] > 0 and post["level"] == "INFO"
     requests = [r["request"] for r in access if r["client"] == f"127.0.0.1:{port}"]
     assert [r.split()[0] for r in requests] == ["WSCONNECTING", "WSCONNECT", "WSDISCONNECT"]
+
+
+@pytest.mark.parametrize(("verbosity", "lines"), [(0, 0), (1, 0), (2, 1)])
+def test_twisteds_own_access_line_is_made_only_when_twisteds_log_goes_somewhere(verbosity, lines):
+    """daphne sends Twisted's log nowhere below verbosity 2: its line per request is not made."""
+    factory = EdgeHTTPFactory(SimpleNamespace(verbosity=verbosity), edge=None)
+    made = []
+    factory._logFormatter = lambda timestamp, request: made.append(request) or "a line"
+    factory._logFile = SimpleNamespace(write=lambda line: None)
+    factory.log("the request")
+    assert len(made) == lines
