@@ -10,6 +10,7 @@ on requests that use the session (the admin's), whose views run in a thread anyw
 The subclasses keep Django's names and behaviour, so the admin's checks and tests see Django's.
 """
 
+import weakref
 from functools import partial
 
 from asgiref.sync import sync_to_async
@@ -58,7 +59,20 @@ class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
 
 
 class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
-    """`request.user` is lazy: the user is loaded only by a view that reads it."""
+    """`request.user` is lazy: the user is loaded only by a view that reads it.
+
+    Django's `request.auser` holds the request that holds it: a reference cycle per request,
+    freed (with all the request refers to) only by the cyclic collector. Here it refers to the
+    request weakly. (`request.user` holds it too; DRF replaces it, so POST /events makes none.)
+    """
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.auser = partial(_auser, weakref.ref(request))
+
+
+async def _auser(request_ref):
+    return await auth.auser(request_ref())
 
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
@@ -77,7 +91,8 @@ class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
     """
 
     def process_request(self, request):
-        request._messages = SimpleLazyObject(partial(default_storage, request))
+        # Weakly: the request holds the lazy storage, which would hold it (a reference cycle).
+        request._messages = SimpleLazyObject(partial(_storage, weakref.ref(request)))
 
     def process_response(self, request, response):
         if not _made(request):
@@ -89,6 +104,10 @@ class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
             return False
         storage = request._messages
         return storage.used or storage.added_new
+
+
+def _storage(request_ref):
+    return default_storage(request_ref())
 
 
 def _made(request) -> bool:

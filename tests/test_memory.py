@@ -127,18 +127,21 @@ async def large_objects_left_by(application, status: int) -> list[tuple[str, int
 def large_objects_reachable_from(garbage: list) -> list[tuple[str, int]]:
     """Strings and bytes of DATA_SIZE or more that `garbage` refers to, however indirectly.
 
-    Not through modules and classes, nor through frames still running (this test's own).
+    Not through modules and classes, nor through frames still running (this test's own). Types
+    are told by `type()`: `isinstance` would evaluate a lazy object (Django's SimpleLazyObject),
+    here after the request it would be made from has gone.
     """
     collected = {id(item) for item in garbage}
     seen, found, frontier = set(), [], list(garbage)
     while frontier:
         referent = frontier.pop()
-        if id(referent) in seen or isinstance(referent, type | ModuleType):
+        kind = type(referent)
+        if id(referent) in seen or issubclass(kind, type | ModuleType):
             continue
-        if isinstance(referent, FrameType) and id(referent) not in collected:
+        if kind is FrameType and id(referent) not in collected:
             continue
         seen.add(id(referent))
-        if isinstance(referent, bytes | str | bytearray):
+        if issubclass(kind, bytes | str | bytearray):
             if len(referent) >= DATA_SIZE:
                 found.append((type(referent).__name__, len(referent)))
         else:
@@ -168,6 +171,27 @@ async def test_a_batchs_events_go_with_its_request_not_to_the_cyclic_collector()
         gc.collect()
         left = [o for o in gc.garbage if isinstance(o, dict) and o.get("source") == source]
         assert len(left) == 0
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+@pytest.mark.django_db
+async def test_an_accepted_post_leaves_no_reference_cycle_at_all():
+    """Each cycle a request leaves (Django's `request.auser`, the lazy message storage, each of
+    which held the request that holds it) waits, with all the request refers to, for the cyclic
+    collector: 4 % of a POST's CPU in the served process."""
+    body = json.dumps({"id": "1", "source": new_source(), "type": "t", "data": {"n": 1}}).encode()
+    handler = ASGIHandler()
+    await post_through_asgi(handler, body)  # the first request makes what lasts
+    gc.collect()
+    gc.disable()
+    try:
+        assert await post_through_asgi(handler, body) == 201
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        assert [type(o).__name__ for o in gc.garbage] == []
     finally:
         gc.set_debug(0)
         gc.garbage.clear()

@@ -17,6 +17,8 @@ from unittest import mock
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
+from django.contrib import messages
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
 from django.core import checks
 from django.core.handlers.base import BaseHandler
@@ -24,6 +26,11 @@ from django.test import AsyncClient, AsyncRequestFactory
 from django.urls import resolve
 
 from events import producer_keys, snapshot
+from relayman_project.middleware import (
+    AuthenticationMiddleware,
+    MessageMiddleware,
+    SessionMiddleware,
+)
 from tests.host_project.settings import MIDDLEWARE as DJANGO_MIDDLEWARE  # Django's stock stack
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -129,6 +136,21 @@ async def test_a_post_leaves_no_reference_cycle_for_the_garbage_collector():
     assert not left & {"EventsView", "Request", "ASGIRequest", "HttpResponse"}, left
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_auser_and_the_message_storage_are_the_requests_though_they_hold_it_weakly(operator):
+    request = AsyncRequestFactory().get("/admin/")
+    for middleware in (SessionMiddleware, AuthenticationMiddleware, MessageMiddleware):
+        middleware(lambda request: None).process_request(request)
+    assert (await request.auser()).is_anonymous
+    request.session[SESSION_KEY] = str(operator.pk)
+    request.session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    request.session[HASH_SESSION_KEY] = operator.get_session_auth_hash()
+    del request._acached_user
+    assert (await request.auser()).username == USERNAME
+    messages.info(request, "noted")
+    assert [str(m) for m in messages.get_messages(request)] == ["noted"]
+
+
 async def test_djangos_own_middleware_would_make_13_thread_hops_per_request(settings):
     settings.MIDDLEWARE = DJANGO_MIDDLEWARE
 
@@ -150,7 +172,7 @@ def test_the_admins_system_checks_accept_the_middleware():
 @pytest.fixture
 async def operator(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    await sync_to_async(User.objects.create_superuser)(USERNAME, "op@example.com", PASSWORD)
+    return await sync_to_async(User.objects.create_superuser)(USERNAME, "op@example.com", PASSWORD)
 
 
 async def login(client: AsyncClient):
