@@ -4,8 +4,11 @@
 pin changed in requirements*.txt without `make lock` would never be installed, so it fails here.
 """
 
+import ast
 import re
+import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,48 @@ def test_the_packages_ranges_admit_the_locked_versions_it_is_tested_with():
         if locked[requirement.name.lower()] not in requirement.specifier
     ]
     assert outside == []
+
+
+def test_the_package_declares_what_its_modules_import():
+    """A host project installs the package (`pip install .`) with only its declared dependencies
+    and theirs: a module of events/ or sockets/ importing any other distribution at load time
+    (outside a `try`) would fail there, though every test here passes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {normal(Requirement(r).name) for r in project["dependencies"]}
+    available = set(declared)
+    for name in declared:  # and what they require, as pip installs them
+        for requirement in map(Requirement, metadata.requires(name) or []):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                available.add(normal(requirement.name))
+    providers = metadata.packages_distributions()
+    modules = [*(ROOT / "events").rglob("*.py"), *(ROOT / "sockets").rglob("*.py")]
+    undeclared = {
+        f"{module} ({path.relative_to(ROOT)})"
+        for path in modules
+        if path.relative_to(ROOT) not in SERVER_ONLY
+        for module in loaded_imports(path)
+        if not {normal(d) for d in providers.get(module, [module])} & available
+    }
+    assert sorted(undeclared) == []
+
+
+# Loaded only by the standalone server (relayman_project.server), which serves with daphne.
+SERVER_ONLY = {Path("sockets/daphne_protocol.py")}
+
+
+def normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def loaded_imports(path: Path) -> set[str]:
+    """Top-level names of the third-party modules `path` imports when it is loaded: at module
+    level, not inside `try` (an optional import), not inside functions."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found |= {n.split(".")[0] for n in names}
+    return found - set(sys.stdlib_module_names) - {"events", "sockets"}
