@@ -1,5 +1,9 @@
 """Server CPU per delivery of two checkouts side by side: `python -m bench.compare <checkout>`.
 
+With `--ingest`, server CPU per POST /events instead: one event per request, or `--batch 100`;
+wrk (16 connections) in one-second slices, each checkout's server in turn, under `--server`
+(daphne, or uvicorn-httptools).
+
 Whether a change costs fan-out anything is a difference of a few percent, which runs minutes apart
 on a shared machine cannot show. Here both checkouts' servers (daphne, as `make run` serves them)
 hold the same number of subscribers at once and take bursts in turn, in alternating order, and
@@ -13,6 +17,7 @@ import statistics
 from pathlib import Path
 
 from . import servers as bench_servers
+from . import wrk
 from .harness import SETTLE_SECONDS, Clients, Plan, Target, deliver
 
 
@@ -50,12 +55,60 @@ async def compare(other: Path, subscribers: int, rounds: int) -> dict:
     }
 
 
+async def compare_ingest(other: Path, server: str, batch: int, rounds: int) -> dict:
+    checkouts = {"other": other, "this": bench_servers.ROOT}
+    servers = bench_servers.Servers()
+    nodes = {}
+    try:
+        for name, root in checkouts.items():
+            bench_servers.ROOT = root  # the server process runs from that checkout
+            nodes[name] = servers.relayman(server)
+        bench_servers.ROOT = checkouts["this"]
+        cpu = {name: [] for name in nodes}
+        rate = {name: [] for name in nodes}
+        for n in range(rounds):
+            for name in list(nodes)[:: 1 if n % 2 == 0 else -1]:
+                node = nodes[name]
+                before = node.cpu_seconds()
+                url = f"http://127.0.0.1:{node.port}/events"
+                run = await asyncio.to_thread(wrk.post, url, 1.0, "", batch)
+                cpu[name].append((node.cpu_seconds() - before) * 1e6 / max(1, run["requests"]))
+                rate[name].append(run["events_per_s"])
+    finally:
+        bench_servers.ROOT = checkouts["this"]
+        servers.stop()
+    ratios = [this / other for this, other in zip(cpu["this"], cpu["other"], strict=True)]
+    return {
+        "this_us": statistics.median(cpu["this"]),
+        "other_us": statistics.median(cpu["other"]),
+        "this_rate": statistics.median(rate["this"]),
+        "other_rate": statistics.median(rate["other"]),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", type=Path, help="the other checkout (a git worktree)")
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--ingest", action="store_true", help="CPU per POST /events instead")
+    parser.add_argument("--batch", type=int, default=0, help="events per POST (0: one, unbatched)")
+    parser.add_argument("--server", default="daphne", help="daphne or uvicorn-httptools")
     args = parser.parse_args()
+    if args.ingest:
+        result = asyncio.run(
+            compare_ingest(args.other.resolve(), args.server, args.batch, args.rounds)
+        )
+        what = f"batch of {args.batch}" if args.batch else "POST of one event"
+        print(
+            f"server CPU per {what}, {args.server}, {args.rounds} rounds: this checkout "
+            f"{result['this_us']:.0f} µs ({result['this_rate']:,.0f} events/s), the other "
+            f"{result['other_us']:.0f} µs ({result['other_rate']:,.0f} events/s); this ÷ other, "
+            f"median of the rounds: {result['ratio']:.3f}"
+        )
+        return
     result = asyncio.run(compare(args.other.resolve(), args.subscribers, args.rounds))
     print(
         f"server CPU per delivery, {args.subscribers:,} subscribers, {args.rounds} rounds: "

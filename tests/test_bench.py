@@ -74,3 +74,10 @@ async def test_compare_measures_two_checkouts_side_by_side():
     result = await compare.compare(ROOT, subscribers=4, rounds=2)  # this checkout against itself
     assert len(result["ratios"]) == 2 and result["ratio"] > 0
     assert result["this_us"] > 0 and result["other_us"] > 0
+
+
+async def test_compare_measures_two_checkouts_ingest_side_by_side():
+    require_tool("wrk", "wrk")
+    result = await compare.compare_ingest(ROOT, "daphne", batch=3, rounds=2)
+    assert len(result["ratios"]) == 2 and result["ratio"] > 0
+    assert result["this_rate"] > 0 and result["other_rate"] > 0
