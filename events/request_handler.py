@@ -124,8 +124,8 @@ class _DisconnectWatch:
     It listens only once the request lets the event loop run: a view that answers without
     waiting for anything (POST /events on the embedded layer) is never interrupted by the loop,
     so a listener could not act before its end, and starting one (a task, woken again to be
-    cancelled) cost 5 % of such a request. `start` is scheduled as the request begins, and runs
-    at the loop's first turn while the request waits, as a task made at once would have.
+    cancelled) cost 5 % of such a request. `_start` is scheduled as the request begins: it runs
+    at the loop's first turn while the request waits, and the listener listens from the next.
     """
 
     aborted = False
