@@ -17,72 +17,76 @@ import statistics
 from pathlib import Path
 
 from . import servers as bench_servers
-from . import wrk
-from .harness import SETTLE_SECONDS, Clients, Plan, Target, deliver
+from .harness import SETTLE_SECONDS, Clients, Plan, Target, deliver, wrk_slice
 
 
 async def compare(other: Path, subscribers: int, rounds: int) -> dict:
-    checkouts = {"other": other, "this": bench_servers.ROOT}
     servers = bench_servers.Servers()
-    targets, clients = {}, {}
+    clients = {}
     try:
-        for name, root in checkouts.items():
-            bench_servers.ROOT = root  # the server process runs from that checkout
-            node = servers.relayman("daphne")
-            targets[name] = Target(name, [node], [node])
-        bench_servers.ROOT = checkouts["this"]
+        nodes = serve_both(servers, other, "daphne")
+        targets = {name: Target(name, [node], [node]) for name, node in nodes.items()}
         for name, target in targets.items():
             clients[name], _ = await Clients.start(target.ws_urls(), subscribers, f"/c/{name}")
         await asyncio.sleep(SETTLE_SECONDS)
         plan = Plan(events=20, rounds=1)
         cpu = {name: [] for name in targets}
-        for n in range(rounds):
-            for name in list(targets)[:: 1 if n % 2 == 0 else -1]:
-                run = await deliver(targets[name], clients[name], f"/c/{name}", plan, 0.0)
-                if run["deliveries"] != run["expected"]:
-                    raise RuntimeError(f"{name}: {run['deliveries']} of {run['expected']} arrived")
-                cpu[name].append(run["cpu_us_per_delivery"])
+        for name in in_turn(targets, rounds):
+            run = await deliver(targets[name], clients[name], f"/c/{name}", plan, 0.0)
+            if run["deliveries"] != run["expected"]:
+                raise RuntimeError(f"{name}: {run['deliveries']} of {run['expected']} arrived")
+            cpu[name].append(run["cpu_us_per_delivery"])
     finally:
         for client in clients.values():
             await client.close()
         servers.stop()
-    ratios = [this / other for this, other in zip(cpu["this"], cpu["other"], strict=True)]
-    return {
-        "this_us": statistics.median(cpu["this"]),
-        "other_us": statistics.median(cpu["other"]),
-        "ratio": statistics.median(ratios),
-        "ratios": ratios,
-    }
+    return side_by_side(cpu)
 
 
 async def compare_ingest(other: Path, server: str, batch: int, rounds: int) -> dict:
-    checkouts = {"other": other, "this": bench_servers.ROOT}
     servers = bench_servers.Servers()
-    nodes = {}
     try:
-        for name, root in checkouts.items():
-            bench_servers.ROOT = root  # the server process runs from that checkout
-            nodes[name] = servers.relayman(server)
-        bench_servers.ROOT = checkouts["this"]
+        nodes = serve_both(servers, other, server)
         cpu = {name: [] for name in nodes}
         rate = {name: [] for name in nodes}
-        for n in range(rounds):
-            for name in list(nodes)[:: 1 if n % 2 == 0 else -1]:
-                node = nodes[name]
-                before = node.cpu_seconds()
-                url = f"http://127.0.0.1:{node.port}/events"
-                run = await asyncio.to_thread(wrk.post, url, 1.0, "", batch)
-                cpu[name].append((node.cpu_seconds() - before) * 1e6 / max(1, run["requests"]))
-                rate[name].append(run["events_per_s"])
+        for name in in_turn(nodes, rounds):
+            run = await wrk_slice(nodes[name], "/events", batch=batch)
+            cpu[name].append(run["cpu_us"])
+            rate[name].append(run["events_per_s"])
     finally:
-        bench_servers.ROOT = checkouts["this"]
         servers.stop()
+    return {
+        **side_by_side(cpu),
+        "this_rate": statistics.median(rate["this"]),
+        "other_rate": statistics.median(rate["other"]),
+    }
+
+
+def serve_both(servers: bench_servers.Servers, other: Path, server: str) -> dict:
+    """Relayman under `server` from the other checkout and from this one, as "other" and "this"."""
+    here = bench_servers.ROOT
+    nodes = {}
+    try:
+        for name, root in (("other", other), ("this", here)):
+            bench_servers.ROOT = root  # the server process runs from that checkout
+            nodes[name] = servers.relayman(server)
+    finally:
+        bench_servers.ROOT = here
+    return nodes
+
+
+def in_turn(names, rounds: int):
+    """Each name once per round, the order reversed every other round."""
+    for n in range(rounds):
+        yield from list(names)[:: 1 if n % 2 == 0 else -1]
+
+
+def side_by_side(cpu: dict[str, list[float]]) -> dict:
+    """Both checkouts' medians, and the median of this one's over the other's, round by round."""
     ratios = [this / other for this, other in zip(cpu["this"], cpu["other"], strict=True)]
     return {
         "this_us": statistics.median(cpu["this"]),
         "other_us": statistics.median(cpu["other"]),
-        "this_rate": statistics.median(rate["this"]),
-        "other_rate": statistics.median(rate["other"]),
         "ratio": statistics.median(ratios),
         "ratios": ratios,
     }

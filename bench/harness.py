@@ -272,6 +272,16 @@ async def ingest_versus_bare(target: Target, plan: Plan) -> dict:
     }
 
 
+async def wrk_slice(process: Process, path: str, key: str = "", batch: int = 0) -> dict:
+    """One second of wrk's POSTs to `path` of `process` (`wrk.post`), with the server's CPU per
+    request (`cpu_us`)."""
+    cpu = process.cpu_seconds()
+    url = f"http://127.0.0.1:{process.port}{path}"
+    run = await asyncio.to_thread(wrk.post, url, 1.0, key, batch)
+    run["cpu_us"] = (process.cpu_seconds() - cpu) * 1e6 / max(1, run["requests"])
+    return run
+
+
 async def ingest_references(servers: Servers, server: str, plan: Plan, log=print) -> dict:
     """Single-event POSTs (wrk, 16 connections) to /events beside the raw ASGI app (/raw) and the
     bare Django view (/bare) in one process, and to /events of a second process that requires
@@ -302,12 +312,7 @@ async def ingest_references(servers: Servers, server: str, plan: Plan, log=print
         for n in range(rounds):
             names = list(paths)
             for name in names[n % len(names) :] + names[: n % len(names)]:
-                process, path, secret, batch = paths[name]
-                url = f"http://127.0.0.1:{process.port}{path}"
-                cpu = process.cpu_seconds()
-                run = await asyncio.to_thread(wrk.post, url, 1.0, secret, batch)
-                run["cpu_us"] = (process.cpu_seconds() - cpu) * 1e6 / max(1, run["requests"])
-                runs[name].append(run)
+                runs[name].append(await wrk_slice(*paths[name]))
     finally:
         servers.stop(node, keyed)
 
