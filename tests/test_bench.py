@@ -3,7 +3,7 @@
 import json
 import os
 
-from bench import compare, report, wrk
+from bench import ceiling, compare, report, wrk
 from bench.harness import Plan, run
 from bench.servers import ROOT
 from tests.support.redis import require_tool
@@ -81,3 +81,13 @@ async def test_compare_measures_two_checkouts_ingest_side_by_side():
     result = await compare.compare_ingest(ROOT, "daphne", batch=3, rounds=2)
     assert len(result["ratios"]) == 2 and result["ratio"] > 0
     assert result["this_rate"] > 0 and result["other_rate"] > 0
+
+
+async def test_the_ceiling_measures_post_events_with_and_without_middleware():
+    require_tool("wrk", "wrk")
+    result = await ceiling.measure("daphne", rounds=1)
+    assert result.keys() == {"middleware", "no_middleware"}
+    for paths in result.values():
+        assert paths.keys() == {"/raw", "/bare", "/events"}
+        assert paths["/raw"]["to_raw"] == 1
+        assert all(figures["per_s"] > 0 and figures["cpu_us"] > 0 for figures in paths.values())
