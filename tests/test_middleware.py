@@ -22,6 +22,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth.models import User
 from django.core import checks
 from django.core.handlers.base import BaseHandler
+from django.http import HttpRequest
 from django.test import AsyncClient, AsyncRequestFactory
 from django.urls import resolve
 
@@ -32,6 +33,8 @@ from relayman_project.middleware import (
     SessionMiddleware,
 )
 from tests.host_project.settings import MIDDLEWARE as DJANGO_MIDDLEWARE  # Django's stock stack
+
+get_host = HttpRequest.get_host  # Django's, counted below
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 USERNAME, PASSWORD = "operator", "a-long-test-password"
@@ -55,6 +58,11 @@ async def respond(request):
     handler = BaseHandler()
     handler.load_middleware(is_async=True)
     return await handler.get_response_async(request)
+
+
+def with_host(host: str, request):
+    request.META["HTTP_HOST"] = host  # the factory's own Host header would be sent beside one
+    return request
 
 
 def event() -> dict:
@@ -159,6 +167,36 @@ async def test_djangos_own_middleware_would_make_13_thread_hops_per_request(sett
 
     assert response.status_code == 200
     assert len(hops) == 13, hops
+
+
+async def test_a_post_validates_its_host_once_and_a_bad_host_is_still_refused(settings):
+    with mock.patch.object(HttpRequest, "get_host", autospec=True, side_effect=get_host) as calls:
+        response = await respond(REQUESTS["one event"](AsyncRequestFactory()))
+        refused = await respond(with_host("evil.example", AsyncRequestFactory().get("/healthz")))
+
+    assert response.status_code == 201, response.content
+    assert refused.status_code == 400
+    assert "evil.example" in json.loads(refused.content)["detail"]
+    assert calls.call_count == 2  # once per request
+    first = settings.MIDDLEWARE.index("events.errors.quiet_bad_hosts")
+    assert first < settings.MIDDLEWARE.index("relayman_project.middleware.CommonMiddleware")
+
+
+async def test_prepend_www_and_disallowed_user_agents_work_as_djangos(settings):
+    settings.ALLOWED_HOSTS = ["relay.example", "www.relay.example"]
+    settings.PREPEND_WWW = True
+    rf = AsyncRequestFactory()
+    redirected = await respond(with_host("relay.example", rf.get("/healthz")))
+    settings.PREPEND_WWW = False
+    settings.DISALLOWED_USER_AGENTS = [re.compile("scanner")]
+    scanner = rf.get("/healthz", headers={"User-Agent": "scanner"})
+    forbidden = await respond(with_host("relay.example", scanner))
+    served = await respond(with_host("relay.example", rf.get("/healthz")))
+
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "http://www.relay.example/healthz"
+    assert forbidden.status_code == 403
+    assert served.status_code == 200
 
 
 def test_the_admins_system_checks_accept_the_middleware():
