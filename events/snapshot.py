@@ -43,6 +43,9 @@ _used: dict[str, float] = {}  # key id -> time.time() of its latest use, not yet
 _refresher: threading.Thread | None = None
 _start_lock = threading.Lock()
 _loaded = threading.Event()
+# Held by the refresher while it reads and writes the database. A test suite's flush of its
+# database takes it too: in-memory SQLite locks the tables the refresher is reading.
+stepping = threading.Lock()
 
 
 def current() -> Snapshot:
@@ -86,7 +89,8 @@ def _start() -> Snapshot:
 def _refresh_forever() -> None:
     failing: set[str] = set()
     while True:
-        _step(failing)
+        with stepping:
+            _step(failing)
         time.sleep(REFRESH_SECONDS)
 
 

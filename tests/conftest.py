@@ -11,9 +11,12 @@ part of the suite silently green.
 
 import os
 import subprocess
+from unittest import mock
 
 import pytest
+from django.db.backends.base.operations import BaseDatabaseOperations
 
+from events import snapshot
 from tests.support.redis import RedisSentinel, RedisServer, require_tool
 from tests.support.server import Server
 
@@ -62,6 +65,21 @@ def pytest_collection_modifyitems(items):
         module = getattr(item, "module", None)
         e2e = bool(fixtures & PROCESS_FIXTURES) or (module is not None and starts_processes(module))
         item.add_marker(pytest.mark.e2e if e2e else pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flushes_wait_for_the_settings_refresher():
+    """A transactional test's database is flushed at its end; the settings mirror's refresher
+    thread (events/snapshot.py) reads the same in-memory SQLite database every second, and a
+    flush meeting that read failed with "database table is locked". The flush waits for it."""
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def between_refreshes(self, sql_list):
+        with snapshot.stepping:
+            return flush(self, sql_list)
+
+    with mock.patch.object(BaseDatabaseOperations, "execute_sql_flush", between_refreshes):
+        yield
 
 
 @pytest.fixture(autouse=True)
