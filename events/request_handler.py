@@ -29,7 +29,9 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
-from django.urls import set_script_prefix
+from django.urls import get_resolver, set_script_prefix, set_urlconf
+
+from . import resolved_paths
 
 # What Django itself connects to request_started and request_finished. The database ones act on
 # the connections of the thread that runs them (the loop's: none, as the ORM refuses to run on
@@ -221,6 +223,17 @@ class ASGIHandler(asgi.ASGIHandler):
         finally:
             watch.stop()
         return response
+
+    def resolve_request(self, request):
+        """Django's, with the match of a path that captures nothing remembered
+        (`resolved_paths`)."""
+        if hasattr(request, "urlconf"):
+            set_urlconf(request.urlconf)
+            resolver = get_resolver(request.urlconf)
+        else:
+            resolver = get_resolver()
+        request.resolver_match = resolved_paths.resolve(resolver, request.path_info)
+        return request.resolver_match
 
     def _finish_in_thread(self) -> bool:
         """Whether request_finished has work for a thread: the request's connections there, or
