@@ -7,8 +7,9 @@ so it is remembered, keyed by both: a URLconf changed at run time (`override_set
 a middleware's `request.urlconf`) comes with a new resolver, hence new keys. A match that
 captured values is not kept, as a path converter's `to_python` may answer differently over time.
 
-Each request gets its own copy of the match, as Django would give it a new one: a view or a
-middleware that changes `request.resolver_match` changes nothing for the next request.
+Each request gets its own copy of the match, its dicts and lists included, as Django would give
+it a new one: a view or a middleware that changes `request.resolver_match` changes nothing for
+the next request.
 """
 
 from django.urls import ResolverMatch
@@ -33,7 +34,13 @@ def resolve(resolver, path: str) -> ResolverMatch:
         remembered = _remembered[resolver, path] = match
     match = ResolverMatch.__new__(ResolverMatch)
     match.__dict__.update(remembered.__dict__)
-    match.kwargs = dict(remembered.kwargs)
-    match.app_names = list(remembered.app_names)
-    match.namespaces = list(remembered.namespaces)
+    for name in MUTABLE:
+        value = getattr(remembered, name)
+        if value is not None:
+            setattr(match, name, value.copy())
     return match
+
+
+# What a ResolverMatch holds that a view could change (its other values are strings, a tuple
+# and the view itself); tests/test_resolved_paths.py checks that no other dict or list is shared.
+MUTABLE = ("kwargs", "captured_kwargs", "extra_kwargs", "app_names", "namespaces", "tried")

@@ -85,6 +85,9 @@ def test_each_request_gets_its_own_match():
     second = resolved_paths.resolve(urls, "/plain")
     assert second is not first
     assert second.kwargs == {"extra": 1} and second.namespaces == []
+    for name, value in vars(second).items():
+        if isinstance(value, (dict, list)):
+            assert value is not getattr(first, name), name
 
 
 def test_a_path_that_captures_values_is_resolved_each_time():
