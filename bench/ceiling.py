@@ -3,11 +3,12 @@
 Issue 12 asks single POSTs for half the raw ASGI app's rate under daphne (a quarter under
 uvicorn with httptools). Here one run serves the raw app, the bare async Django view and POST
 /events in two processes: one with the standalone server's middleware, one with none at all
-(`bench.settings_no_middleware`), which no deployment may run. wrk (16 connections) takes
-one-second slices of every path in turn; each ratio is the median over the rounds of a path's
-rate over the raw app's in the same process. Where even the second process stays under the
-target, no saving in the middleware can reach it: what remains is Django's handler, DRF's
-dispatch and the view.
+(`bench.settings_no_middleware`), which no deployment may run. The second also serves POST
+/direct: the same DRF view with none of Django's handler around it (`bench.direct_view`), the
+path the issue rules out. wrk (16 connections) takes one-second slices of every path in turn;
+each ratio is the median over the rounds of a path's rate over the raw app's in the same
+process. Where even the second process's /events stays under the target, no saving in the
+middleware can reach it; /direct says whether leaving Django's handler would.
 """
 
 import argparse
@@ -18,8 +19,15 @@ from . import servers as bench_servers
 from .compare import in_turn
 from .harness import wrk_slice
 
-STACKS = {"middleware": "bench.settings", "no_middleware": "bench.settings_no_middleware"}
-PATHS = ("/raw", "/bare", "/events")
+# stack: (settings, application, paths)
+STACKS = {
+    "middleware": ("bench.settings", "bench.raw_ingest:application", ("/raw", "/bare", "/events")),
+    "no_middleware": (
+        "bench.settings_no_middleware",
+        "bench.direct_view:application",
+        ("/raw", "/bare", "/events", "/direct"),
+    ),
+}
 
 
 async def measure(server: str, rounds: int) -> dict:
@@ -27,10 +35,10 @@ async def measure(server: str, rounds: int) -> dict:
     servers = bench_servers.Servers()
     try:
         nodes = {
-            stack: servers.relayman(server, settings=settings, app="bench.raw_ingest:application")
-            for stack, settings in STACKS.items()
+            stack: servers.relayman(server, settings=settings, app=app)
+            for stack, (settings, app, _) in STACKS.items()
         }
-        slices = [(stack, path) for stack in nodes for path in PATHS]
+        slices = [(stack, path) for stack, (_, _, paths) in STACKS.items() for path in paths]
         runs = {name: [] for name in slices}
         for stack, path in in_turn(slices, rounds):
             runs[stack, path].append(await wrk_slice(nodes[stack], path))

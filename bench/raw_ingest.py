@@ -12,13 +12,17 @@ from relayman_project.asgi import application as relayman
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 
-async def raw(scope, receive, send):
+async def read_body(receive) -> bytes:
     body, more = b"", True
     while more:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
-    json.loads(body)
+    return body
+
+
+async def raw(scope, receive, send):
+    json.loads(await read_body(receive))
     await send({"type": "http.response.start", "status": 201, "headers": HEADERS})
     await send({"type": "http.response.body", "body": b"{}"})
 
