@@ -14,10 +14,16 @@ the next request.
 
 from django.urls import ResolverMatch
 
-# The URLconf's own literal routes are few; the bound is for paths an attacker may invent that
-# match a route capturing nothing (a regex route such as r"^static/.*$"): when it is reached,
-# all is forgotten at once, a step that is thread-safe where evicting one entry is not.
+# The URLconf's own literal routes are few and short; the bounds are for paths an attacker may
+# invent that match a route capturing nothing (a regex route such as r"^static/.*$"): no path
+# longer than a route's is kept (the server takes paths of up to 16 KiB), and when the count is
+# reached all is forgotten at once, a step that is thread-safe where evicting one entry is not.
 REMEMBERED_PATHS = 512
+REMEMBERED_PATH_CHARS = 256
+
+# What a ResolverMatch holds that a view could change (its other values are strings, a tuple
+# and the view itself); tests/test_resolved_paths.py checks that no other dict or list is shared.
+MUTABLE = ("kwargs", "captured_kwargs", "extra_kwargs", "app_names", "namespaces", "tried")
 
 _remembered: dict[tuple, ResolverMatch] = {}
 
@@ -27,7 +33,7 @@ def resolve(resolver, path: str) -> ResolverMatch:
     remembered = _remembered.get((resolver, path))
     if remembered is None:
         match = resolver.resolve(path)  # Resolver404 for no match: nothing to remember
-        if match.args or match.captured_kwargs:
+        if match.args or match.captured_kwargs or len(path) > REMEMBERED_PATH_CHARS:
             return match
         if len(_remembered) >= REMEMBERED_PATHS:
             _remembered.clear()
@@ -39,8 +45,3 @@ def resolve(resolver, path: str) -> ResolverMatch:
         if value is not None:
             setattr(match, name, value.copy())
     return match
-
-
-# What a ResolverMatch holds that a view could change (its other values are strings, a tuple
-# and the view itself); tests/test_resolved_paths.py checks that no other dict or list is shared.
-MUTABLE = ("kwargs", "captured_kwargs", "extra_kwargs", "app_names", "namespaces", "tried")

@@ -120,6 +120,14 @@ def test_invented_paths_never_grow_the_memory_past_its_bound():
     assert resolved_paths.resolve(urls, "/plain").url_name == "plain"
 
 
+def test_a_path_longer_than_a_route_is_resolved_each_time():
+    urls = resolver()
+    long = "/static/" + "x" * resolved_paths.REMEMBERED_PATH_CHARS
+    for _ in range(2):
+        assert resolved_paths.resolve(urls, long).url_name == "static"
+    assert not resolved_paths._remembered
+
+
 @pytest.mark.django_db
 async def test_the_handler_walks_the_urlconf_once_for_a_path_however_many_requests(monkeypatch):
     """What saves the walk on every request (it fails without the memory)."""
