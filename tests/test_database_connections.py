@@ -1,11 +1,12 @@
-"""Sync views on PostgreSQL under concurrent load: the connections they open are reused or
-closed as Django promises, never left behind, whichever thread served the request.
+"""Views on PostgreSQL under concurrent load: the connections they open are reused or closed as
+Django promises, never left behind, whichever thread served the request.
 
-Relayman's admin (CONN_MAX_AGE 60 s: connections kept for reuse) and a host project's sync view
-(CONN_MAX_AGE 0: closed at the end of each request) are loaded by concurrent clients, with POST
-/events beside them; PostgreSQL's own count of the connections to a database made for the test
-(pg_stat_activity) must stay within the server's worker threads, and fall to zero where Django
-closes them. Needs PostgreSQL at $RELAYMAN_TEST_POSTGRES (by default the local server).
+Relayman's admin (CONN_MAX_AGE 60 s: connections kept for reuse), a host project's sync view and
+its async view that queries through Django's async ORM (CONN_MAX_AGE 0: closed at the end of
+each request) are loaded by concurrent clients, with POST /events beside them; PostgreSQL's own
+count of the connections to a database made for the test (pg_stat_activity) must stay within the
+server's worker threads, and fall to zero where Django closes them. Needs PostgreSQL at
+$RELAYMAN_TEST_POSTGRES (by default the local server).
 """
 
 import json
@@ -95,7 +96,8 @@ def test_the_admin_reuses_its_connections_under_load(database):
     wait_until(lambda: connections() == 0, "the stopped server's connections to close")
 
 
-def test_a_host_projects_sync_view_closes_its_connections_under_load(database):
+@pytest.mark.parametrize("view", ["sync", "async"])
+def test_a_host_projects_view_closes_its_connections_under_load(database, view):
     url, connections = database
     host = Server(
         env={"DATABASE_URL": url},
@@ -105,8 +107,12 @@ def test_a_host_projects_sync_view_closes_its_connections_under_load(database):
     with host as server:
 
         def order():
-            answer = httpx.post(f"{server.url}/orders", json={"item": "book"})
-            assert answer.status_code == 201, answer.text
+            if view == "sync":
+                answer = httpx.post(f"{server.url}/orders", json={"item": "book"})
+                assert answer.status_code == 201, answer.text
+            else:
+                answer = httpx.get(f"{server.url}/orders/count")
+                assert answer.status_code == 200 and "orders" in answer.json(), answer.text
             post_event(f"{server.url}/relay/events")
 
         wait_until(lambda: connections() == 0, "no connection before the load")

@@ -1,9 +1,11 @@
 """The request handler in process: Django's own receivers skip the thread a request does not need,
-a project's own receivers are sent as Django sends them, in the request's thread; a client that
-leaves before the answer cancels the view, one that leaves after it cancels nothing."""
+and are not sent for a request that ran nothing sync; a project's own receivers are sent as
+Django sends them, in the request's thread; a client that leaves before the answer cancels the
+view, one that leaves after it cancels nothing."""
 
 import asyncio
 import threading
+from unittest import mock
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
@@ -76,8 +78,50 @@ async def slow_page(request):
     return await slow_view(request)
 
 
-urlpatterns = [path("slow", slow_page)]
+responses: list[HttpResponse] = []
+
+
+async def async_page(request):
+    responses.append(HttpResponse(b"async"))
+    return responses[-1]
+
+
+def sync_page(request):
+    responses.append(HttpResponse(b"sync"))
+    return responses[-1]
+
+
+urlpatterns = [path("slow", slow_page), path("async", async_page), path("sync", sync_page)]
 slow_view: SlowView
+
+
+@pytest.mark.parametrize("view, finished_in", [("async", []), ("sync", ["django-request"])])
+async def test_request_finished_is_sent_only_for_a_request_that_ran_something_sync(
+    view, finished_in
+):
+    """With only Django's receivers connected, an async view's request (POST /events) has nothing
+    for them, so request_finished is not sent; a sync view's is, in its thread. Either way the
+    response is closed."""
+    finished = []
+    send = signals.request_finished.send
+
+    def noted_send(*args, **kwargs):
+        finished.append(threading.current_thread().name.rsplit("_", 1)[0])
+        return send(*args, **kwargs)
+
+    responses.clear()
+    with (
+        override_settings(ROOT_URLCONF=__name__),
+        mock.patch.object(signals.request_finished, "send", noted_send),
+    ):
+        assert only_djangos_receivers(signals.request_finished, ASGIHandler)
+        communicator = ApplicationCommunicator(ASGIHandler(), http_scope(f"/{view}"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(5))["status"] == 200
+        assert (await communicator.receive_output(5))["body"] == view.encode()
+        await communicator.wait(5)
+    assert finished == finished_in
+    assert responses[0].closed
 
 
 @pytest.fixture(name="slow")

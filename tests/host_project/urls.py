@@ -8,6 +8,7 @@ urlpatterns = [
     path("relay/", include("events.urls")),  # Relayman, under any prefix: POST /relay/events
     path("relay/", include("events.metrics_urls")),  # GET /relay/metrics
     path("orders", views.create_order),
+    path("orders/count", views.count_orders),
     path("announce", views.announce),
     path("announce-sync", views.announce_sync),
 ]
