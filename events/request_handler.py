@@ -34,6 +34,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
+from django.http.response import HttpResponseBase
 from django.urls import get_resolver, set_script_prefix, set_urlconf
 
 from . import resolved_paths
@@ -249,9 +250,13 @@ class ASGIHandler(asgi.ASGIHandler):
 
     async def _close(self, response):
         """`response.close()`, which closes its files and sends request_finished; or, when that
-        has no work, what it does before sending it."""
+        has no work, what Django's `close` does before sending it. A response class with a
+        `close` of its own gets it called, on the loop as before."""
         if self._finish_in_thread():
             await sync_to_async(response.close)()
+            return
+        if type(response).close is not HttpResponseBase.close:
+            response.close()
             return
         for closer in response._resource_closers:  # as HttpResponseBase.close, Django 5.2
             try:

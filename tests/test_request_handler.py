@@ -91,7 +91,27 @@ def sync_page(request):
     return responses[-1]
 
 
-urlpatterns = [path("slow", slow_page), path("async", async_page), path("sync", sync_page)]
+class OwnClose(HttpResponse):
+    """A response class that releases something of its own when closed."""
+
+    released = False
+
+    def close(self):
+        self.released = True
+        super().close()
+
+
+async def own_close_page(request):
+    responses.append(OwnClose(b"own"))
+    return responses[-1]
+
+
+urlpatterns = [
+    path("slow", slow_page),
+    path("async", async_page),
+    path("sync", sync_page),
+    path("own-close", own_close_page),
+]
 slow_view: SlowView
 
 
@@ -122,6 +142,17 @@ async def test_request_finished_is_sent_only_for_a_request_that_ran_something_sy
         await communicator.wait(5)
     assert finished == finished_in
     assert responses[0].closed
+
+
+async def test_a_response_class_with_its_own_close_gets_it_called():
+    responses.clear()
+    with override_settings(ROOT_URLCONF=__name__):
+        communicator = ApplicationCommunicator(ASGIHandler(), http_scope("/own-close"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(5))["status"] == 200
+        assert (await communicator.receive_output(5))["body"] == b"own"
+        await communicator.wait(5)
+    assert responses[0].released and responses[0].closed
 
 
 @pytest.fixture(name="slow")
