@@ -43,7 +43,7 @@ from . import resolved_paths
 # the connections of the thread that runs them (the loop's: none, as the ORM refuses to run on
 # it); `close_caches` on the cache clients the request's context made, through Django's sync
 # cache API (its async methods run it in the request's thread); `reset_urlconf` on the request's
-# context. For a request that ran nothing sync, all of them are work in memory, fit for the loop.
+# context. For a request that ran nothing sync they have nothing to do: it is sent neither.
 DJANGOS_RECEIVERS = frozenset({close_old_connections, reset_queries, close_caches, reset_urlconf})
 
 _request_thread: contextvars.ContextVar["RequestThread"] = contextvars.ContextVar("request_thread")
