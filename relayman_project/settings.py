@@ -104,18 +104,20 @@ INSTALLED_APPS = [
 ]
 
 # Django's usual stack, each run on the event loop where it does no I/O (sync-only middleware
-# costs every request a thread round trip per hook): relayman_project/middleware.py.
+# costs every request a thread round trip per hook): relayman_project/middleware.py. Sessions,
+# CSRF, logins and messages serve the admin alone, and act only under its prefix
+# (relayman_project/admin_only.py).
 MIDDLEWARE = [
     # First: a request for a host not in ALLOWED_HOSTS gets a JSON 400, logged once per episode.
     "events.errors.quiet_bad_hosts",
     "relayman_project.middleware.SecurityMiddleware",
     # The admin's static files (collected by bin/serve into STATIC_ROOT), on the event loop.
     "relayman_project.static_files.AsyncWhiteNoiseMiddleware",
-    "relayman_project.middleware.SessionMiddleware",
+    "relayman_project.admin_only.SessionMiddleware",
     "relayman_project.middleware.CommonMiddleware",
-    "relayman_project.middleware.CsrfViewMiddleware",
-    "relayman_project.middleware.AuthenticationMiddleware",
-    "relayman_project.middleware.MessageMiddleware",
+    "relayman_project.admin_only.CsrfViewMiddleware",
+    "relayman_project.admin_only.AuthenticationMiddleware",
+    "relayman_project.admin_only.MessageMiddleware",
     "relayman_project.middleware.XFrameOptionsMiddleware",
 ]
 

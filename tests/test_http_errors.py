@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 
 from events import errors
 from events.episodes import Episode
+from tests.host_project.settings import MIDDLEWARE as HOST_PROJECT_MIDDLEWARE
 from tests.support.sockets_client import new_source, phoenix
 from tests.support.wait import await_until, wait_until
 
@@ -268,7 +269,8 @@ def test_in_a_host_project_json_answers_only_under_relaymans_prefix():
     assert admin_page["Content-Type"].startswith("text/html")
 
 
-@override_settings(ROOT_URLCONF=__name__)
+# With a host project's middleware: the standalone server's checks CSRF under its admin alone.
+@override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=HOST_PROJECT_MIDDLEWARE)
 def test_a_csrf_failure_is_json_under_relaymans_prefix_and_djangos_page_elsewhere():
     client = Client(enforce_csrf_checks=True)
 
