@@ -39,19 +39,16 @@ def for_the_admin(request) -> bool:
 
 
 class AdminOnly:
-    """Mixed into a middleware: its hooks run for the admin's requests and no others."""
+    """Mixed into a middleware: its hooks run for the admin's requests and no others.
+
+    Another request goes straight to the next layer: in an async chain, the coroutine of that
+    layer is returned for the caller to await, with none of this layer's own around it.
+    """
 
     def __call__(self, request):
-        if self.async_mode:
-            return self.__acall__(request)
         if for_the_admin(request):
             return super().__call__(request)
         return self.get_response(request)
-
-    async def __acall__(self, request):
-        if for_the_admin(request):
-            return await super().__acall__(request)
-        return await self.get_response(request)
 
 
 class SessionMiddleware(AdminOnly, middleware.SessionMiddleware):
