@@ -3,9 +3,9 @@
 In the standalone server only the admin uses a session, a login, a CSRF token or messages: its
 other routes (POST /events, the probes, /metrics, the schema) are CSRF-exempt and read none of
 them. Yet these four layers ran their hooks for every request: 12 % of POST /events'
-instructions, a fifth of a bare view's. Here they run them only for paths under the admin's prefix (found by reversing
-`admin:index` in the request's URLconf) and pass every other request straight on; with no admin
-in the URLconf, they act on every request, as Django's.
+instructions, a fifth of a bare view's. Here they run them only for paths under the admin's
+prefix (found by reversing `admin:index` in the request's URLconf) and pass every other request
+straight on; with no admin in the URLconf, they act on every request, as Django's.
 
 They stay subclasses of Django's, so the admin's system checks see its middleware. The classes of
 `relayman_project.middleware`, which a host project may copy, act on every request.
