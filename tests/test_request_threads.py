@@ -57,6 +57,8 @@ def test_post_events_starts_no_thread_and_hops_to_none(tmp_path):
     hops = [entry for entry in admin if entry["kind"] == "hop"]
     threads = [entry["what"] for entry in admin if entry["kind"] == "thread"]
     assert len(hops) >= ADMIN_PAGES, admin  # the count sees hops: the admin's views are sync
-    # Workers are lent, not started per page: a page's answer reaches the client before its
-    # thread is taken back, so the next page may need a second one, never more.
-    assert len(threads) <= 2, threads
+    # Workers are lent, not started per page. A page's answer reaches the client before its
+    # thread has closed the request (request_finished) and gone back, so the next page may need
+    # a second one, and on a loaded machine a third (seen once in a clean-clone run): as many as
+    # pages overlap, far fewer than one per page.
+    assert len(threads) < ADMIN_PAGES // 4, threads
