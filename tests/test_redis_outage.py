@@ -178,7 +178,10 @@ async def _wait_until_ready(http, node) -> None:
     async def ready() -> bool:
         return (await http.get(f"{node.url}/readyz")).status_code == 200
 
-    await await_until(ready, f"{node.url}/readyz answering 200", RECOVERY_WITHIN, interval=0.05)
+    try:
+        await await_until(ready, f"{node.url}/readyz answering 200", RECOVERY_WITHIN, interval=0.05)
+    except AssertionError as never:  # what the node saw of Redis, for whoever reads the failure
+        raise AssertionError(f"{never}; the node's log:\n{node.logs()[-4000:]}") from None
 
 
 async def _probe_until_delivered(node, source, clients) -> None:
