@@ -62,7 +62,8 @@ async def hooks_run_for(request) -> tuple[object, set[str]]:
     try:
         response = await respond(request)
     finally:
-        mock.patch.stopall()
+        for patch in patches.values():
+            patch.stop()
     return response, {
         name
         for name, hook in mocks.items()

@@ -269,7 +269,7 @@ def test_in_a_host_project_json_answers_only_under_relaymans_prefix():
     assert admin_page["Content-Type"].startswith("text/html")
 
 
-# With a host project's middleware: the standalone server's checks CSRF under its admin alone.
+# With a host project's middleware: the standalone server's checks CSRF only under its admin.
 @override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=HOST_PROJECT_MIDDLEWARE)
 def test_a_csrf_failure_is_json_under_relaymans_prefix_and_djangos_page_elsewhere():
     client = Client(enforce_csrf_checks=True)
