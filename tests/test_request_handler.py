@@ -1,20 +1,23 @@
 """The request handler in process: Django's own receivers skip the thread a request does not need,
 and are not sent for a request that ran nothing sync; a project's own receivers are sent as
-Django sends them, in the request's thread; a client that leaves before the answer cancels the
-view, one that leaves after it cancels nothing."""
+Django sends them, in the request's thread; a sync view runs in a lent thread, taken back for the
+next request, whether asgiref's internals are known or not; a client that leaves before the
+answer cancels the view, one that leaves after it cancels nothing."""
 
 import asyncio
 import threading
 from unittest import mock
 
 import pytest
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
 from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from events.request_handler import ASGIHandler, only_djangos_receivers
+from events import request_handler
+from events.request_handler import ASGIHandler, only_djangos_receivers, routing_internals_known
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +28,29 @@ def http_scope(url: str) -> dict:
 
 
 async def get(url: str) -> int:
+    return (await get_page(url))[0]
+
+
+async def get_page(url: str) -> tuple[int, bytes]:
     communicator = ApplicationCommunicator(ASGIHandler(), http_scope(url))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(5)
-    await communicator.receive_output(5)  # the body
+    body = (await communicator.receive_output(5))["body"]
     await communicator.wait(5)
-    return start["status"]
+    return start["status"], body
+
+
+@pytest.fixture(name="routing", params=["direct", "ThreadSensitiveContext"])
+def routing_fixture(request, monkeypatch):
+    """The request's thread found by asgiref through `ThreadRouting`, or, with asgiref versions
+    it was not tested on, through asgiref's own `ThreadSensitiveContext`."""
+    monkeypatch.setattr(request_handler, "ROUTE_DIRECTLY", request.param == "direct")
+    return request.param
+
+
+def test_asgirefs_internals_are_checked_before_they_are_read():
+    assert routing_internals_known()
+    assert not routing_internals_known("99.0.0")
 
 
 def test_djangos_receivers_are_the_only_ones_connected():
@@ -39,7 +59,7 @@ def test_djangos_receivers_are_the_only_ones_connected():
         assert only_djangos_receivers(signal, ASGIHandler)
 
 
-async def test_a_projects_own_receivers_run_in_the_requests_thread():
+async def test_a_projects_own_receivers_run_in_the_requests_thread(routing):
     threads = []
 
     def receiver(**kwargs):
@@ -106,7 +126,27 @@ async def own_close_page(request):
     return responses[-1]
 
 
+def thread_page(request):
+    return HttpResponse(threading.current_thread().name)
+
+
+left_running: list[asyncio.Task] = []
+
+
+async def leaving_page(request):
+    """Starts a task that makes a thread-sensitive sync call after the request has ended."""
+
+    async def later():
+        await asyncio.sleep(0.01)
+        return await sync_to_async(threading.current_thread)()
+
+    left_running.append(asyncio.create_task(later()))
+    return HttpResponse(b"left")
+
+
 urlpatterns = [
+    path("thread", thread_page),
+    path("leaving", leaving_page),
     path("slow", slow_page),
     path("async", async_page),
     path("sync", sync_page),
@@ -142,6 +182,24 @@ async def test_request_finished_is_sent_only_for_a_request_that_ran_something_sy
         await communicator.wait(5)
     assert finished == finished_in
     assert responses[0].closed
+
+
+async def test_a_sync_view_runs_in_a_lent_thread_taken_back_for_the_next_request(routing):
+    with override_settings(ROOT_URLCONF=__name__):
+        first, second = [await get_page("/thread") for _ in range(2)]
+    assert first[0] == second[0] == 200
+    assert first[1].startswith(b"django-request"), first
+    assert second[1] == first[1]  # one thread, lent in turn: its connections are reused
+
+
+async def test_a_task_left_running_by_a_request_gets_no_thread_of_its_own(routing):
+    """A thread-sensitive sync call from a task that outlives its request is refused, as
+    asgiref refuses it after a context with an executor: it would otherwise start a thread."""
+    left_running.clear()
+    with override_settings(ROOT_URLCONF=__name__):
+        assert await get_page("/leaving") == (200, b"left")
+    with pytest.raises(RuntimeError, match="ThreadSensitiveContext has exited"):
+        await asyncio.wait_for(left_running[0], 5)
 
 
 async def test_a_response_class_with_its_own_close_gets_it_called():
