@@ -113,7 +113,8 @@ class EventsView(EventLoopAPIView):
         except LayerUnavailable as unavailable:
             raise ServiceUnavailable(str(unavailable)) from None
         text = "[" + ",".join(payloads) + "]" if parser.batch else payloads[0]
-        return HttpResponse(text, status=201, content_type="application/json")
+        # Bytes: for text, Django finds the charset by a search of the Content-Type (1.6 %).
+        return HttpResponse(text.encode(), status=201, content_type="application/json")
 
     @staticmethod
     def _body(django_request) -> bytes:
