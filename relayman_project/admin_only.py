@@ -13,6 +13,7 @@ They stay subclasses of Django's, so the admin's system checks see its middlewar
 
 from functools import lru_cache
 
+from asgiref.sync import iscoroutinefunction
 from django.urls import NoReverseMatch, get_resolver, get_script_prefix, reverse
 
 from . import middleware
@@ -42,14 +43,33 @@ def for_the_admin(request) -> bool:
 class AdminOnly:
     """Mixed into a middleware: its hooks run for the admin's requests and no others.
 
-    Another request goes straight to the next layer: in an async chain, the coroutine of that
-    layer is returned for the caller to await, with none of this layer's own around it.
+    Another request goes straight past this layer and the admin-only layers right after it (in
+    settings.MIDDLEWARE, the four in a row), to the first layer that acts on it: in an async
+    chain, the coroutine of that layer is returned for the caller to await, with none of the
+    skipped layers' own around it. Each layer skipped so cost 1 % of POST /events.
     """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.past_admin_layers = _past_admin_layers(get_response)
 
     def __call__(self, request):
         if for_the_admin(request):
             return super().__call__(request)
-        return self.get_response(request)
+        return self.past_admin_layers(request)
+
+
+def _past_admin_layers(get_response):
+    """`get_response`, or, where it leads to another admin-only layer, what that one passes
+    other requests to. Django wraps each layer in a function that turns its exceptions into
+    responses, with `functools.wraps`: `__wrapped__` is the layer. Without it, or where the
+    next layer runs in the other mode (sync or async), the chain goes layer by layer."""
+    following = getattr(get_response, "__wrapped__", None)
+    if isinstance(following, AdminOnly) and iscoroutinefunction(
+        following.past_admin_layers
+    ) == iscoroutinefunction(get_response):
+        return following.past_admin_layers
+    return get_response
 
 
 class SessionMiddleware(AdminOnly, middleware.SessionMiddleware):

@@ -113,8 +113,9 @@ MIDDLEWARE = [
     "relayman_project.middleware.SecurityMiddleware",
     # The admin's static files (collected by bin/serve into STATIC_ROOT), on the event loop.
     "relayman_project.static_files.AsyncWhiteNoiseMiddleware",
-    "relayman_project.admin_only.SessionMiddleware",
     "relayman_project.middleware.CommonMiddleware",
+    # The admin's four, in a row: any other request skips them all at once (admin_only.py).
+    "relayman_project.admin_only.SessionMiddleware",
     "relayman_project.admin_only.CsrfViewMiddleware",
     "relayman_project.admin_only.AuthenticationMiddleware",
     "relayman_project.admin_only.MessageMiddleware",

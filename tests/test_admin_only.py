@@ -15,7 +15,7 @@ from django.contrib.auth import middleware as auth
 from django.contrib.sessions import middleware as sessions
 from django.core.handlers.base import BaseHandler
 from django.middleware import csrf
-from django.test import AsyncClient, AsyncRequestFactory, override_settings
+from django.test import AsyncClient, AsyncRequestFactory, RequestFactory, override_settings
 from django.urls import get_resolver, include, path, set_script_prefix
 
 from relayman_project import admin_only, middleware
@@ -138,3 +138,82 @@ async def test_with_csrf_in_the_session_relaymans_routes_still_answer(settings):
     assert posted.status_code == 201, posted.content
     assert login.status_code == 200
     assert b"csrfmiddlewaretoken" in login.content
+
+
+def noting_layers(called: list):
+    """A patch of the admin-only layers' `__call__` that notes each layer called."""
+    original = admin_only.AdminOnly.__call__
+
+    def noted(self, request):
+        called.append(type(self).__name__)
+        return original(self, request)
+
+    return mock.patch.object(admin_only.AdminOnly, "__call__", noted)
+
+
+async def layers_called(request):
+    """The response, and which of the admin-only layers were called for it."""
+    called = []
+    with noting_layers(called):
+        return await respond(request), called
+
+
+def layers_called_in_sync_mode(request):
+    called = []
+    handler = BaseHandler()
+    handler.load_middleware(is_async=False)
+    with noting_layers(called):
+        return handler.get_response(request), called
+
+
+# The standalone's order before the admin's four were put in a row: CommonMiddleware between.
+APART = [
+    "events.errors.quiet_bad_hosts",
+    "relayman_project.middleware.SecurityMiddleware",
+    "relayman_project.admin_only.SessionMiddleware",
+    "relayman_project.middleware.CommonMiddleware",
+    "relayman_project.admin_only.CsrfViewMiddleware",
+    "relayman_project.admin_only.AuthenticationMiddleware",
+    "relayman_project.admin_only.MessageMiddleware",
+    "relayman_project.middleware.XFrameOptionsMiddleware",
+]
+
+
+@pytest.mark.django_db
+async def test_another_request_skips_the_four_in_a_row_at_once():
+    posted, for_post = await layers_called(one_event("/events"))
+    login, for_login = await layers_called(AsyncRequestFactory().get("/admin/login/"))
+
+    assert posted.status_code == 201
+    assert login.status_code == 200
+    assert for_post == ["SessionMiddleware"]
+    assert for_login == [
+        "SessionMiddleware",
+        "CsrfViewMiddleware",
+        "AuthenticationMiddleware",
+        "MessageMiddleware",
+    ]
+
+
+@pytest.mark.django_db
+@override_settings(MIDDLEWARE=APART)
+async def test_layers_apart_are_skipped_one_by_one():
+    posted, for_post = await layers_called(one_event("/events"))
+    response, ran = await hooks_run_for(one_event("/events"))
+    login, at_login = await hooks_run_for(AsyncRequestFactory().get("/admin/login/"))
+
+    assert posted.status_code == 201 and "Content-Length" in posted  # CommonMiddleware ran
+    assert for_post == ["SessionMiddleware", "CsrfViewMiddleware"]
+    assert response.status_code == 201 and ran == set()
+    assert login.status_code == 200 and at_login == set(HOOKS)
+
+
+@pytest.mark.django_db
+def test_a_sync_chain_skips_them_too():
+    """Django's test client and a WSGI server build the chain in sync mode."""
+    response, called = layers_called_in_sync_mode(RequestFactory().get("/healthz"))
+    login, at_login = layers_called_in_sync_mode(RequestFactory().get("/admin/login/"))
+
+    assert response.status_code == 200 and called == ["SessionMiddleware"]
+    assert login.status_code == 200 and len(at_login) == 4
+    assert "csrftoken" in login.cookies
