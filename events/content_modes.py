@@ -9,6 +9,7 @@ is skipped), and a number is finite (`1e400` would become Infinity, which no JSO
 """
 
 import base64
+import functools
 import json
 import re
 import sys
@@ -87,8 +88,14 @@ def mode_for(content_type: str, headers: Container[str]) -> str | None:
 def mode_of_environ(environ: Mapping[str, str]) -> str | None:
     """`mode_for` a request given as its CGI-style environ (Django's `request.META`), which
     already holds what the mode depends on: no mapping of its headers need be built."""
-    content_type = environ.get("CONTENT_TYPE", "")
-    return mode_for(content_type, ("ce-specversion",) if "HTTP_CE_SPECVERSION" in environ else ())
+    return _mode_of(environ.get("CONTENT_TYPE", ""), "HTTP_CE_SPECVERSION" in environ)
+
+
+@functools.lru_cache(maxsize=64)
+def _mode_of(content_type: str, binary_header: bool) -> str | None:
+    """Asked twice per POST (the parser's choice, the metrics' label), for a handful of
+    Content-Types: kept, bounded, as a producer may send any Content-Type."""
+    return mode_for(content_type, ("ce-specversion",) if binary_header else ())
 
 
 def media_type_of(content_type: str) -> str:

@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+from events import content_modes
 from events.cloudevent import InvalidEvent
 from events.content_modes import (
     BATCH,
@@ -14,6 +15,7 @@ from events.content_modes import (
     binary_event,
     decode_json,
     mode_for,
+    mode_of_environ,
 )
 
 CE_HEADERS = {
@@ -61,6 +63,17 @@ def wire(text: str) -> str:
 )
 def test_mode_follows_the_http_binding(content_type, headers, mode):
     assert mode_for(content_type, headers) == mode
+    environ = {"CONTENT_TYPE": content_type}
+    if "ce-specversion" in headers:
+        environ["HTTP_CE_SPECVERSION"] = headers["ce-specversion"]
+    assert mode_of_environ(environ) == mode
+
+
+def test_the_modes_kept_for_content_types_stay_few_whatever_a_producer_sends():
+    for n in range(1_000):
+        assert mode_of_environ({"CONTENT_TYPE": f"application/json; n={n}"}) == STRUCTURED
+        assert mode_of_environ({"CONTENT_TYPE": f"text/plain; n={n}"}) is None
+    assert content_modes._mode_of.cache_info().currsize <= 64
 
 
 @pytest.mark.parametrize(
