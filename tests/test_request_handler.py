@@ -15,6 +15,7 @@ from django.core import signals
 from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from events import request_handler
 from events.request_handler import ASGIHandler, only_djangos_receivers, routing_internals_known
@@ -144,7 +145,13 @@ async def leaving_page(request):
     return HttpResponse(b"left")
 
 
+@csrf_exempt
+def echo_page(request):
+    return HttpResponse(request.body)
+
+
 urlpatterns = [
+    path("echo", echo_page),
     path("thread", thread_page),
     path("leaving", leaving_page),
     path("slow", slow_page),
@@ -200,6 +207,48 @@ async def test_a_task_left_running_by_a_request_gets_no_thread_of_its_own(routin
         assert await get_page("/leaving") == (200, b"left")
     with pytest.raises(RuntimeError, match="ThreadSensitiveContext has exited"):
         await asyncio.wait_for(left_running[0], 5)
+
+
+async def echo(*messages: dict) -> bytes:
+    scope = http_scope("/echo") | {"method": "POST"}
+    communicator = ApplicationCommunicator(ASGIHandler(), scope)
+    for message in messages:
+        await communicator.send_input(message)
+    assert (await communicator.receive_output(5))["status"] == 200
+    body = (await communicator.receive_output(5))["body"]
+    await communicator.wait(5)
+    return body
+
+
+@pytest.mark.parametrize("memory_limit", [2_621_440, 10], ids=["in memory", "past the limit"])
+async def test_a_body_reaches_the_view_whole_however_it_comes(memory_limit):
+    """In one message or several, within FILE_UPLOAD_MAX_MEMORY_SIZE or past it."""
+    with override_settings(ROOT_URLCONF=__name__, FILE_UPLOAD_MAX_MEMORY_SIZE=memory_limit):
+        whole = await echo({"type": "http.request", "body": b"0123456789abcdef"})
+        in_parts = await echo(
+            {"type": "http.request", "body": b"0123456789", "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": True},
+            {"type": "http.request", "body": b"abcdef"},
+        )
+        empty = await echo({"type": "http.request"})
+    assert whole == in_parts == b"0123456789abcdef"
+    assert empty == b""
+
+
+async def test_a_client_that_leaves_before_its_body_is_complete_gets_nothing():
+    with override_settings(ROOT_URLCONF=__name__):
+        for messages in (
+            [{"type": "http.disconnect"}],
+            [
+                {"type": "http.request", "body": b"01", "more_body": True},
+                {"type": "http.disconnect"},
+            ],
+        ):
+            communicator = ApplicationCommunicator(ASGIHandler(), http_scope("/echo"))
+            for message in messages:
+                await communicator.send_input(message)
+            await communicator.wait(5)
+            assert await communicator.receive_nothing()
 
 
 async def test_a_response_class_with_its_own_close_gets_it_called():
