@@ -2,6 +2,7 @@
 the hand-built wire bytes are what a real parser reads."""
 
 import json
+import sys
 from collections import Counter
 
 import pytest
@@ -105,3 +106,18 @@ def test_tracebacks_are_named_by_their_exception():
         "ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)",
         "UnicodeEncodeError: surrogates not allowed",
     ]
+
+
+def test_strict_json_decodes_what_the_callers_stack_could_not():
+    """The fuzz tests judge answers deep inside their tasks: an event nested as deeply as the
+    server's own stack allowed is still decoded."""
+    depth = sys.getrecursionlimit() - 20
+    text = "[" * depth + "]" * depth
+
+    def nested_calls(levels: int):
+        return nested_calls(levels - 1) if levels else strict_json(text)
+
+    value = nested_calls(100)
+    for _ in range(depth - 1):
+        (value,) = value
+    assert value == []
