@@ -18,6 +18,8 @@ from collections.abc import Container, Mapping
 from math import inf, isfinite
 from urllib.parse import unquote_to_bytes
 
+import orjson
+
 from .cloudevent import KEY_LIMIT, InvalidEvent, shorten
 
 STRUCTURED, BATCH, BINARY = "structured", "batch", "binary"
@@ -128,7 +130,38 @@ _DECODER = json.JSONDecoder(parse_constant=_not_finite, parse_float=_float)
 
 def decode_json(body: bytes):
     """Decode an RFC 8259 JSON document, or raise MalformedBody: UTF-8 only (a BOM is skipped)
-    and finite numbers only (NumberOutOfRange)."""
+    and finite numbers only (NumberOutOfRange).
+
+    orjson decodes it first, two to four times as fast (a tenth of a batch's CPU). The json
+    module decodes what orjson refuses (a BOM, an infinity, a lone surrogate, anything
+    malformed), to say why or let it in as before, and any document where the two could differ:
+    one with a run of 19 digits (orjson gives a float for an integer beyond 64 bits), or with
+    more than FAST_BRACKETS brackets and braces (the json module's depth limit is what is left
+    of the stack, orjson's is 1,024). Otherwise both give the same value, keys in the same order
+    (tests/test_content_modes.py). Both checks are linear, in C.
+    """
+    if _orjson_reads_alike(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return _decode_exactly(body)
+
+
+def _orjson_reads_alike(body: bytes) -> bool:
+    folded = body.translate(_FOLDED)  # digits as 0, braces as brackets: two searches in one copy
+    return folded.count(b"[") <= FAST_BRACKETS and _LONG_RUN not in folded
+
+
+# Well within the depth the json module reaches from a view (the default recursion limit, 1,000,
+# less the frames of the server, Django and DRF), and above a batch of 100 events' brackets.
+FAST_BRACKETS = 500
+# An integer of 18 digits or fewer fits in 64 bits; one of 19 or 20 may not.
+_LONG_RUN = b"0" * 19
+_FOLDED = bytes.maketrans(b"123456789{", b"000000000[")
+
+
+def _decode_exactly(body: bytes):
     if not body.strip():
         raise MalformedBody("the body is empty; expected a JSON document")
     encoding = json.detect_encoding(body)

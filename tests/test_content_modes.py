@@ -1,8 +1,12 @@
 """The HTTP binding's content modes without Django: mode selection, JSON decoding, binary mode."""
 
 import base64
+import json
+import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events import content_modes
 from events.cloudevent import InvalidEvent
@@ -17,6 +21,7 @@ from events.content_modes import (
     mode_for,
     mode_of_environ,
 )
+from tests.support.fuzz import count
 
 CE_HEADERS = {
     "ce-specversion": "1.0",
@@ -383,3 +388,79 @@ def test_binary_errors_name_every_offending_attribute():
     headers = {**CE_HEADERS, "ce-subject": "%FF", "ce-datacontenttype": "text/plain"}
     errors = invalid_binary(headers, "application/json", b"{")
     assert set(errors) == {"subject", "datacontenttype", "data"}
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(st.characters(codec="utf-8"))
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+# Spellings orjson refuses or reads otherwise, spliced into documents.
+ODD_PIECES = [
+    rb'"\ud800"',
+    rb'"x\udc00"',
+    b"NaN",
+    b"-Infinity",
+    b"1e400",
+    b"18446744073709551616",
+    b"-9223372036854775809",
+    b"0.1000000000000000055511151231257827",
+    rb'"\u0000\/"',
+    b"\xff",
+    b"\x00",
+    b"[" * 300 + b"]" * 300,
+    b"[" * 501 + b"]" * 501,
+    b"[" * 990 + b"]" * 990,  # past what the json module reaches from here: orjson reaches it
+    b" \t\r\n",
+    b"\x0c",
+]
+
+
+def outcome(decode, body: bytes):
+    """What a decoder gives: the value as text (keys in order, 1 apart from 1.0), or the error."""
+    try:
+        return json.dumps(decode(body))
+    except MalformedBody as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=count("FUZZ_EXAMPLES", 300), deadline=None)
+@given(
+    value=json_values,
+    indent=st.sampled_from([None, 0, 2]),
+    ascii_only=st.booleans(),
+    bom=st.booleans(),
+    odd=st.lists(st.tuples(st.integers(min_value=0), st.sampled_from(ODD_PIECES)), max_size=2),
+)
+def test_orjsons_fast_path_decodes_as_the_json_module(value, indent, ascii_only, bom, odd):
+    body = json.dumps(value, indent=indent, ensure_ascii=ascii_only).encode(
+        "utf-8", "surrogatepass"
+    )
+    for at, piece in odd:
+        at %= len(body) + 1
+        body = body[:at] + piece + body[at:]
+    body = b"\xef\xbb\xbf" + body if bom else body
+    assert outcome(decode_json, body) == outcome(content_modes._decode_exactly, body)
+
+
+def test_a_document_nested_past_what_the_stack_leaves_is_refused_as_before():
+    """orjson reaches 1,024 levels wherever it is called; the json module, only what is left of
+    the stack. Past FAST_BRACKETS the json module decodes, so what it refused stays refused."""
+    depth = content_modes.FAST_BRACKETS + 100
+    body = b"[" * depth + b"]" * depth
+
+    def from_deep_in_the_stack(levels: int):
+        if levels:
+            return from_deep_in_the_stack(levels - 1)
+        return outcome(decode_json, body), outcome(content_modes._decode_exactly, body)
+
+    ours, exact = from_deep_in_the_stack(sys.getrecursionlimit() - depth)
+    assert ours == exact == ("MalformedBody", "the JSON document is nested too deeply")
