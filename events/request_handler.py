@@ -137,7 +137,7 @@ class ThreadRouting:
 
     What `ThreadSensitiveContext(executor=thread)` does on entering and leaving, less one thing:
     it also hides the thread of an enclosing `async_to_sync`, kept in an asgiref `Local`, whose
-    three accesses (a lock and a copied dict each) cost 5 % of POST /events' instructions. A
+    three accesses (each takes a lock; a write copies a dict) cost 5 % of POST /events. A
     request is never served inside `async_to_sync` by daphne or uvicorn; where it is (an async
     Django test), that enclosing thread takes its sync calls, as in Django's own handler. Reads
     asgiref's internals, so used only with the versions it was tested on (`ROUTE_DIRECTLY`).
@@ -283,7 +283,7 @@ class ASGIHandler(asgi.ASGIHandler):
     async def read_body(self, receive):
         """Django's, but a body that comes whole in the first message and fits in memory is
         kept in a BytesIO: Django's SpooledTemporaryFile would keep it in memory too, for five
-        times the cost (1 % of POST /events). Any other body is read as Django reads it."""
+        times the cost (2 % of POST /events). Any other body is read as Django reads it."""
         message = await receive()
         if message["type"] == "http.request" and not message.get("more_body", False):
             body = message.get("body", b"")
