@@ -73,8 +73,8 @@ def observed(view):
         started = time.perf_counter()
         response = await view(request, *args, **kwargs)
         mode = content_modes.mode_of_environ(request.META) or NO_MODE
-        _series(INGEST_SECONDS, mode).observe(time.perf_counter() - started)
-        _series(INGEST_REQUESTS, mode, response.status_code).inc()
+        series(INGEST_SECONDS, mode).observe(time.perf_counter() - started)
+        series(INGEST_REQUESTS, mode, response.status_code).inc()
         return response
 
     assert iscoroutinefunction(view), "the events view runs on the event loop"
@@ -82,9 +82,10 @@ def observed(view):
 
 
 @functools.cache
-def _series(metric, *labels):
+def series(metric, *labels):
     """A metric's series for these labels, kept: `labels()` takes a lock and checks its
-    arguments, 1 % of a POST. A few dozen at most (four modes, the view's status codes)."""
+    arguments, 1 % of a POST. A few dozen at most (four modes, the status codes of the view and
+    of the server's edge)."""
     return metric.labels(*(str(label) for label in labels))
 
 

@@ -59,7 +59,7 @@ class Verdict:
         status = status or self.status
         if self.events_headers is not None and status is not None:
             mode = _events_mode(self.events_headers)
-            metrics.INGEST_REQUESTS.labels(mode, str(status)).inc()
+            metrics.series(metrics.INGEST_REQUESTS, mode, status).inc()
 
 
 # A new socket while the server drains (server_drain): the client's reconnection goes elsewhere.

@@ -32,9 +32,11 @@ async def get(url: str) -> int:
     return (await get_page(url))[0]
 
 
-async def get_page(url: str) -> tuple[int, bytes]:
-    communicator = ApplicationCommunicator(ASGIHandler(), http_scope(url))
-    await communicator.send_input({"type": "http.request", "body": b""})
+async def get_page(url: str, *messages: dict, method: str = "GET") -> tuple[int, bytes]:
+    """The status and body of a request to `url`: its body sent as `messages`, or empty."""
+    communicator = ApplicationCommunicator(ASGIHandler(), http_scope(url) | {"method": method})
+    for message in messages or [{"type": "http.request", "body": b""}]:
+        await communicator.send_input(message)
     start = await communicator.receive_output(5)
     body = (await communicator.receive_output(5))["body"]
     await communicator.wait(5)
@@ -210,13 +212,8 @@ async def test_a_task_left_running_by_a_request_gets_no_thread_of_its_own(routin
 
 
 async def echo(*messages: dict) -> bytes:
-    scope = http_scope("/echo") | {"method": "POST"}
-    communicator = ApplicationCommunicator(ASGIHandler(), scope)
-    for message in messages:
-        await communicator.send_input(message)
-    assert (await communicator.receive_output(5))["status"] == 200
-    body = (await communicator.receive_output(5))["body"]
-    await communicator.wait(5)
+    status, body = await get_page("/echo", *messages, method="POST")
+    assert status == 200
     return body
 
 
